@@ -1,0 +1,417 @@
+#include "cli/config.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/log.h"
+
+enum value_kind {
+  KIND_STRING,
+  KIND_PATH,      /* a string resolved against the config file's folder */
+  KIND_BOOLEAN,
+  KIND_NUMBER,    /* seconds and other non-negative reals */
+  KIND_INTEGER,   /* bytes and counts, non-negative */
+  KIND_LIST,      /* array of strings */
+  KIND_LEVEL,     /* a log level name */
+};
+
+static const char *const kind_names[] = {
+  "string", "string (a path)", "boolean", "non-negative number",
+  "non-negative integer", "list of strings",
+  "string: \"error\", \"warn\", \"info\" or \"debug\"",
+};
+
+struct key_spec {
+  const char *section;  /* NULL for a top-level key */
+  const char *name;
+  enum value_kind kind;
+  size_t offset;        /* into struct st_config */
+};
+
+#define FIELD(f) offsetof(struct st_config, f)
+
+/* Every key the file may set. Anything else is rejected, so that a typo
+ * does not silently leave a default in place. */
+static const struct key_spec keys[] = {
+  { NULL, "data_dir", KIND_PATH, FIELD(data_dir) },
+  { NULL, "log_level", KIND_LEVEL, FIELD(log_level) },
+  { "proxy", "listen", KIND_STRING, FIELD(proxy_listen) },
+  { "proxy", "user", KIND_STRING, FIELD(proxy_user) },
+  { "proxy", "password", KIND_STRING, FIELD(proxy_password) },
+  { "proxy", "upstream_verify", KIND_BOOLEAN, FIELD(upstream_verify) },
+  { "proxy", "max_body", KIND_INTEGER, FIELD(max_body) },
+  { "proxy", "header_timeout", KIND_NUMBER, FIELD(header_timeout) },
+  { "proxy", "idle_timeout", KIND_NUMBER, FIELD(idle_timeout) },
+  { "proxy", "upstream_timeout", KIND_NUMBER, FIELD(upstream_timeout) },
+  { "dashboard", "listen", KIND_STRING, FIELD(dashboard_listen) },
+  { "capture", "content_types", KIND_LIST, FIELD(capture_content_types) },
+  { "capture", "redact_headers", KIND_LIST, FIELD(redact_headers) },
+  { "capture", "banner", KIND_BOOLEAN, FIELD(banner) },
+  { "store", "retention", KIND_NUMBER, FIELD(retention) },
+  { "store", "vacuum_threshold", KIND_INTEGER, FIELD(vacuum_threshold) },
+  { "store", "vacuum_interval", KIND_NUMBER, FIELD(vacuum_interval) },
+  { "pipeline", "interval", KIND_NUMBER, FIELD(pipeline_interval) },
+  { "pipeline", "extractors", KIND_PATH, FIELD(extractor_dir) },
+  { "pipeline", "budget", KIND_NUMBER, FIELD(extractor_budget) },
+  { "pipeline", "memory", KIND_INTEGER, FIELD(extractor_memory) },
+};
+
+#define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
+
+
+static char **string_at(struct st_config *cfg, size_t offset) {
+  return (char **)((char *)cfg + offset);
+}
+
+
+/* Replaces the string at *slot with a copy of value; returns 0 or
+ * ST_ENOMEM. */
+static int set_string(char **slot, const char *value) {
+  char *copy = st_strdup(value);
+
+  if (copy == NULL)
+    return ST_ENOMEM;
+  st_free(*slot);
+  *slot = copy;
+  return 0;
+}
+
+
+/* Joins base and path unless path is already absolute. */
+static char *resolve_path(const char *base, const char *path) {
+  size_t n;
+  char *out;
+
+  if (path[0] == '/' || base == NULL)
+    return st_strdup(path);
+  n = strlen(base) + strlen(path) + 2;
+  out = st_malloc(n);
+  if (out != NULL)
+    snprintf(out, n, "%s/%s", base, path);
+  return out;
+}
+
+
+static void clear_list(struct st_config_list *list) {
+  for (size_t i = 0; i < list->count; i++)
+    st_free(list->items[i]);
+  list->count = 0;
+}
+
+
+static int set_list(struct st_config_list *list, const char *const *items,
+                    size_t n) {
+  clear_list(list);
+  for (size_t i = 0; i < n; i++) {
+    list->items[i] = st_strdup(items[i]);
+    if (list->items[i] == NULL)
+      return ST_ENOMEM;
+    list->count++;
+  }
+  return 0;
+}
+
+
+/* Derives probe_path and kb_path from data_dir. */
+static int derive_paths(struct st_config *cfg) {
+  st_free(cfg->probe_path);
+  st_free(cfg->kb_path);
+  cfg->probe_path = resolve_path(cfg->data_dir, "probe.db");
+  cfg->kb_path = resolve_path(cfg->data_dir, "kb.db");
+  return cfg->probe_path && cfg->kb_path ? 0 : ST_ENOMEM;
+}
+
+
+/* Returns base_dir made absolute, for resolving relative paths. */
+static char *absolute_dir(const char *base_dir) {
+  char buf[PATH_MAX];
+
+  if (realpath(base_dir, buf) == NULL)
+    return st_strdup(base_dir);
+  return st_strdup(buf);
+}
+
+
+int st_config_defaults(struct st_config *cfg, const char *base_dir) {
+  static const char *const content_types[] = { "text", "html", "json",
+                                               "utf-8" };
+  static const char *const redact[] = { "cookie", "set-cookie",
+                                        "authorization",
+                                        "proxy-authorization" };
+  char *base = absolute_dir(base_dir);
+  int rc = ST_ENOMEM;
+
+  memset(cfg, 0, sizeof(*cfg));
+  if (base == NULL)
+    return ST_ENOMEM;
+  cfg->data_dir = resolve_path(base, "data");
+  cfg->extractor_dir = resolve_path(base, "extractors");
+  if (cfg->data_dir == NULL || cfg->extractor_dir == NULL)
+    goto out;
+  if (set_string(&cfg->log_level, "info") != 0 ||
+      set_string(&cfg->proxy_listen, "127.0.0.1:8080") != 0 ||
+      set_string(&cfg->dashboard_listen, "127.0.0.1:8082") != 0)
+    goto out;
+  if (set_list(&cfg->capture_content_types, content_types, 4) != 0 ||
+      set_list(&cfg->redact_headers, redact, 4) != 0)
+    goto out;
+
+  cfg->upstream_verify = 1;
+  cfg->max_body = 16 * 1024 * 1024;
+  cfg->header_timeout = 10;
+  cfg->idle_timeout = 60;
+  cfg->upstream_timeout = 30;
+  cfg->banner = 1;
+  cfg->retention = 600;
+  cfg->vacuum_threshold = 50 * 1000 * 1000;
+  cfg->vacuum_interval = 600;
+  cfg->pipeline_interval = 10;
+  cfg->extractor_budget = 1;
+  cfg->extractor_memory = 256 * 1024 * 1024;
+  rc = derive_paths(cfg);
+
+out:
+  st_free(base);
+  return rc;
+}
+
+
+static const struct key_spec *find_key(const char *section,
+                                       const char *name) {
+  for (size_t i = 0; i < KEY_COUNT; i++) {
+    const struct key_spec *k = &keys[i];
+    int same_section = (section == NULL && k->section == NULL) ||
+                       (section && k->section &&
+                        strcmp(section, k->section) == 0);
+    if (same_section && strcmp(name, k->name) == 0)
+      return k;
+  }
+  return NULL;
+}
+
+
+static int is_section(const char *name) {
+  for (size_t i = 0; i < KEY_COUNT; i++) {
+    if (keys[i].section && strcmp(keys[i].section, name) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+
+/* Formats "section.name" or "name" into out. */
+static void key_label(const char *section, const char *name, char *out,
+                      size_t len) {
+  if (section)
+    snprintf(out, len, "%s.%s", section, name);
+  else
+    snprintf(out, len, "%s", name);
+}
+
+
+/* Stores the value on top of the stack into cfg according to spec. */
+static int apply_value(lua_State *L, struct st_config *cfg,
+                       const struct key_spec *spec, const char *base,
+                       const char *file, char *err, size_t errlen) {
+  char label[64];
+  int type = lua_type(L, -1);
+  void *slot = (char *)cfg + spec->offset;
+
+  key_label(spec->section, spec->name, label, sizeof(label));
+  switch (spec->kind) {
+  case KIND_STRING:
+  case KIND_PATH:
+  case KIND_LEVEL:
+    if (type != LUA_TSTRING)
+      break;
+    if (spec->kind == KIND_LEVEL &&
+        st_log_parse_level(lua_tostring(L, -1)) < 0)
+      break;
+    if (spec->kind == KIND_PATH) {
+      char *path = resolve_path(base, lua_tostring(L, -1));
+      if (path == NULL)
+        return ST_ENOMEM;
+      st_free(*string_at(cfg, spec->offset));
+      *string_at(cfg, spec->offset) = path;
+      return 0;
+    }
+    return set_string(string_at(cfg, spec->offset), lua_tostring(L, -1));
+
+  case KIND_BOOLEAN:
+    if (type != LUA_TBOOLEAN)
+      break;
+    *(int *)slot = lua_toboolean(L, -1);
+    return 0;
+
+  case KIND_NUMBER:
+    if (type != LUA_TNUMBER || lua_tonumber(L, -1) < 0)
+      break;
+    *(double *)slot = lua_tonumber(L, -1);
+    return 0;
+
+  case KIND_INTEGER:
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+      break;
+    *(int64_t *)slot = lua_tointeger(L, -1);
+    return 0;
+
+  case KIND_LIST: {
+    struct st_config_list *list = slot;
+    lua_Integer n;
+
+    if (type != LUA_TTABLE)
+      break;
+    n = luaL_len(L, -1);
+    if (n > ST_CONFIG_LIST_MAX)
+      return st_seterr(err, errlen, ST_EINVAL,
+                       "%s: key '%s' has %lld items, at most %d are allowed",
+                       file, label, (long long)n, ST_CONFIG_LIST_MAX);
+    clear_list(list);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      if (lua_type(L, -1) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        return st_seterr(err, errlen, ST_EINVAL,
+                         "%s: key '%s' item %lld must be a string, got %s",
+                         file, label, (long long)i,
+                         luaL_typename(L, -1));
+      }
+      list->items[list->count] = st_strdup(lua_tostring(L, -1));
+      lua_pop(L, 1);
+      if (list->items[list->count] == NULL)
+        return ST_ENOMEM;
+      list->count++;
+    }
+    return 0;
+  }
+  }
+  return st_seterr(err, errlen, ST_EINVAL,
+                   "%s: key '%s' must be a %s, got %s%s%s", file, label,
+                   kind_names[spec->kind], luaL_typename(L, -1),
+                   type == LUA_TSTRING ? " " : "",
+                   type == LUA_TSTRING ? lua_tostring(L, -1) : "");
+}
+
+
+/* Walks the table on top of the stack (a section when section != NULL). */
+static int apply_table(lua_State *L, struct st_config *cfg,
+                       const char *section, const char *base,
+                       const char *file, char *err, size_t errlen) {
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {  /* stack: table, key, value */
+    const char *name;
+    const struct key_spec *spec;
+    char label[64];
+    int rc;
+
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 2);
+      return st_seterr(err, errlen, ST_EINVAL,
+                       "%s: %s%skeys must be names, got a %s key", file,
+                       section ? section : "", section ? ": " : "",
+                       luaL_typename(L, -2));
+    }
+    name = lua_tostring(L, -2);
+    if (section == NULL && is_section(name)) {
+      if (lua_type(L, -1) != LUA_TTABLE) {
+        rc = st_seterr(err, errlen, ST_EINVAL,
+                       "%s: key '%s' must be a table, got %s", file, name,
+                       luaL_typename(L, -1));
+        lua_pop(L, 2);
+        return rc;
+      }
+      rc = apply_table(L, cfg, name, base, file, err, errlen);
+    } else if ((spec = find_key(section, name)) != NULL) {
+      rc = apply_value(L, cfg, spec, base, file, err, errlen);
+    } else {
+      key_label(section, name, label, sizeof(label));
+      rc = st_seterr(err, errlen, ST_EINVAL,
+                     "%s: unknown key '%s'; see stratosphere.lua for the "
+                     "keys and their types", file, label);
+    }
+    lua_pop(L, 1);
+    if (rc != 0) {
+      lua_pop(L, 1);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+
+int st_config_load(struct st_config *cfg, const char *path, char *err,
+                   size_t errlen) {
+  char *base = NULL;
+  char *slash;
+  lua_State *L = NULL;
+  int rc;
+
+  base = absolute_dir(path);
+  if (base == NULL)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
+  slash = strrchr(base, '/');
+  if (slash != NULL)
+    *slash = '\0';
+
+  rc = st_config_defaults(cfg, base);
+  if (rc != 0)
+    goto out;
+  rc = set_string(&cfg->path, path);
+  if (rc != 0)
+    goto out;
+
+  L = luaL_newstate();
+  if (L == NULL) {
+    rc = st_seterr(err, errlen, ST_ENOMEM, "out of memory");
+    goto out;
+  }
+  /* luaL_loadfile's message starts with the file and line, as
+   * "stratosphere.lua:12: unexpected symbol near '='". A missing file gives
+   * "cannot open stratosphere.lua". */
+  if (luaL_loadfile(L, path) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    rc = st_seterr(err, errlen, ST_EINVAL, "invalid configuration: %s",
+                   lua_tostring(L, -1));
+    goto out;
+  }
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    rc = st_seterr(err, errlen, ST_EINVAL,
+                   "%s: the file must return a table, got %s", path,
+                   luaL_typename(L, -1));
+    goto out;
+  }
+  rc = apply_table(L, cfg, NULL, base, path, err, errlen);
+  if (rc == 0)
+    rc = derive_paths(cfg);
+  if (rc == ST_ENOMEM)
+    st_seterr(err, errlen, rc, "out of memory");
+
+out:
+  if (L != NULL)
+    lua_close(L);
+  st_free(base);
+  return rc;
+}
+
+
+void st_config_cleanup(struct st_config *cfg) {
+  char **strings[] = {
+    &cfg->path, &cfg->data_dir, &cfg->probe_path, &cfg->kb_path,
+    &cfg->log_level, &cfg->proxy_listen, &cfg->proxy_user,
+    &cfg->proxy_password, &cfg->dashboard_listen, &cfg->extractor_dir,
+  };
+
+  for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+    st_free(*strings[i]);
+    *strings[i] = NULL;
+  }
+  clear_list(&cfg->capture_content_types);
+  clear_list(&cfg->redact_headers);
+}

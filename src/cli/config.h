@@ -1,0 +1,71 @@
+/* The configuration: a Lua file (stratosphere.lua by default) that returns
+ * a table. Loading runs the file in a fresh lua_State with no libraries,
+ * checks every key against a fixed schema and fills struct st_config.
+ *
+ * Relative paths in the file are taken relative to the file's directory.
+ * Call from the main thread before any other thread starts; afterwards the
+ * struct is read-only and may be read from any thread. */
+#ifndef ST_CONFIG_H
+#define ST_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ST_CONFIG_LIST_MAX 32
+
+struct st_config_list {
+  char *items[ST_CONFIG_LIST_MAX];
+  size_t count;
+};
+
+struct st_config {
+  char *path;               /* the file loaded, absolute */
+  char *data_dir;           /* absolute */
+  char *probe_path;         /* data_dir/probe.db */
+  char *kb_path;            /* data_dir/kb.db */
+  char *log_level;          /* "error", "warn", "info" or "debug" */
+
+  /* proxy */
+  char *proxy_listen;       /* "host:port" */
+  char *proxy_user;         /* Basic auth; NULL when not set */
+  char *proxy_password;
+  int upstream_verify;      /* verify upstream TLS certificates */
+  int64_t max_body;         /* bytes of a body kept for recording */
+  double header_timeout;    /* seconds to receive a request's headers */
+  double idle_timeout;      /* seconds a keep-alive connection may idle */
+  double upstream_timeout;  /* seconds to wait for an upstream response */
+
+  /* dashboard */
+  char *dashboard_listen;   /* "host:port" */
+
+  /* capture */
+  struct st_config_list capture_content_types;  /* substrings, any matches */
+  struct st_config_list redact_headers;         /* lowercase names */
+  int banner;
+
+  /* flow store */
+  double retention;         /* seconds flows are kept */
+  int64_t vacuum_threshold; /* bytes of free pages that trigger VACUUM */
+  double vacuum_interval;   /* seconds between two VACUUMs at least */
+
+  /* pipeline */
+  double pipeline_interval; /* seconds between two runs */
+  char *extractor_dir;      /* absolute */
+  double extractor_budget;  /* seconds of Lua time per flow and extractor */
+  int64_t extractor_memory; /* bytes the extractor lua_State may hold */
+};
+
+/* Fills cfg with the built-in defaults (the same values stratosphere.lua
+ * documents), then overrides them from the file at path. Returns 0, or
+ * ST_EINVAL / ST_EIO with one line in err naming the file, the line when
+ * Lua gives one, the key and the expected type. cfg must be released with
+ * st_config_cleanup() in both cases. */
+int st_config_load(struct st_config *cfg, const char *path, char *err,
+                   size_t errlen);
+
+/* Fills cfg with the defaults only, with data_dir relative to base_dir. */
+int st_config_defaults(struct st_config *cfg, const char *base_dir);
+
+void st_config_cleanup(struct st_config *cfg);
+
+#endif

@@ -1,0 +1,96 @@
+/* The knowledge base: kb.db, with the `entities` and `relationships` tables
+ * of the earlier Python stratosphere, their NIL rows, and an additional
+ * `observations` table that records which flow and extractor produced each
+ * write.
+ *
+ * Entity ids are the lowercase hex MD5 of the entity's key string; a
+ * relationship id is the MD5 of the source id followed by the destination
+ * id. Every knowledge base operation goes through this header, so another
+ * backend is another implementation of it. A struct st_kb is one connection,
+ * used by one thread at a time. */
+#ifndef ST_KB_H
+#define ST_KB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ST_KB_ID_LEN 33  /* 32 lowercase hex characters and the NUL */
+#define ST_KB_NIL_ID "00000000000000000000000000000000"
+
+struct st_kb;
+
+enum {
+  ST_KB_READONLY = 1 << 0,
+};
+
+/* Opens or creates path (":memory:" allowed), creates missing tables and
+ * (re)writes the NIL rows with the current time unless read-only. */
+int st_kb_open(struct st_kb **out, const char *path, int flags, char *err,
+               size_t errlen);
+void st_kb_close(struct st_kb **kb);
+
+/* Writes md5(key) as hex into out. */
+void st_kb_id(const char *key, size_t len, char out[ST_KB_ID_LEN]);
+
+/* Writes md5(src_id followed by dst_id) as hex into out. */
+void st_kb_pair_id(const char *src_id, const char *dst_id,
+                   char out[ST_KB_ID_LEN]);
+
+/* Transactions and savepoints. st_kb_savepoint() may nest inside begin. */
+int st_kb_begin(struct st_kb *kb, char *err, size_t errlen);
+int st_kb_commit(struct st_kb *kb, char *err, size_t errlen);
+int st_kb_rollback(struct st_kb *kb);
+int st_kb_savepoint(struct st_kb *kb, char *err, size_t errlen);
+int st_kb_release(struct st_kb *kb, char *err, size_t errlen);
+int st_kb_rollback_to(struct st_kb *kb);
+
+/* A row of either table. Strings are owned by the row after
+ * st_kb_get_*() and freed by st_kb_row_cleanup(). data may be NULL. */
+struct st_kb_row {
+  char id[ST_KB_ID_LEN];
+  char *type;
+  char src[ST_KB_ID_LEN];  /* relationships only */
+  char dst[ST_KB_ID_LEN];  /* relationships only */
+  char *data;              /* JSON text */
+  char *ts;
+};
+
+void st_kb_row_cleanup(struct st_kb_row *row);
+
+/* Return 0 and fill row, ST_ENOTFOUND, or another negative code. */
+int st_kb_get_entity(struct st_kb *kb, const char *id, struct st_kb_row *row,
+                     char *err, size_t errlen);
+int st_kb_get_relationship(struct st_kb *kb, const char *id,
+                           struct st_kb_row *row, char *err, size_t errlen);
+
+/* Insert or replace a whole row. Borrowed strings; data may be NULL. */
+int st_kb_put_entity(struct st_kb *kb, const char *id, const char *type,
+                     const char *data, const char *ts, char *err,
+                     size_t errlen);
+int st_kb_put_relationship(struct st_kb *kb, const char *id, const char *type,
+                           const char *src, const char *dst, const char *data,
+                           const char *ts, char *err, size_t errlen);
+
+/* Adds a provenance row: object_id was written from flow_id (may be NULL
+ * outside the pipeline) by the named extractor at ts. kind is "entity" or
+ * "relationship". */
+int st_kb_observe(struct st_kb *kb, const char *object_id, const char *kind,
+                  const char *flow_id, const char *extractor,
+                  const char *extractor_version, const char *ts, char *err,
+                  size_t errlen);
+
+/* Key/value metadata kept in kb.db, such as the pipeline's cursor. *value
+ * is owned by the caller (st_free) and NULL when the key is absent. */
+int st_kb_meta_get(struct st_kb *kb, const char *key, char **value, char *err,
+                   size_t errlen);
+int st_kb_meta_set(struct st_kb *kb, const char *key, const char *value,
+                   char *err, size_t errlen);
+
+/* Row counts of entities and relationships, NIL rows included. */
+int st_kb_counts(struct st_kb *kb, int64_t *entities, int64_t *relationships,
+                 char *err, size_t errlen);
+
+/* The raw connection, for the REPL's and dashboard's read-only SQL. */
+struct sqlite3 *st_kb_db(struct st_kb *kb);
+
+#endif
