@@ -68,7 +68,6 @@ static int cmd_lua(struct st_cli_args *args) {
 
 const struct st_cli_command st_cli_cmd_lua = {
   "lua", "SCRIPT.lua [ARGS...]",
-  "run a Lua script with the project's modules (\"-\" reads standard "
-  "input);\nthe script's arguments are in the global table arg",
+  "run a Lua script with the project's modules (\"-\" reads stdin)",
   options, cmd_lua,
 };
