@@ -336,6 +336,76 @@ TEST(tls_data_both_ways_and_close) {
 }
 
 
+TEST(tls_read_small_buffer_loops) {
+  enum { LEN = 10000, CHUNK = 100 };
+  struct st_tls *client = NULL, *server = NULL;
+  char client_err[ST_ERRLEN], server_err[ST_ERRLEN], err[ST_ERRLEN];
+  unsigned char data[LEN], out[LEN];
+  size_t written = 0, received = 0, nread = 0;
+  int rc, reads = 0;
+
+  for (size_t i = 0; i < LEN; i++)
+    data[i] = (unsigned char)(i % 253);
+  ASSERT_INT_EQ(0, new_pair(client_ctx, "small.example.test",
+                            "small.example.test", &client, &server));
+  ASSERT_INT_EQ(0, handshake_pair(client, server, client_err, server_err));
+  ASSERT_INT_EQ(0, st_tls_write(server, data, LEN, &written, err,
+                                sizeof(err)));
+  ASSERT_INT_EQ(LEN, written);
+  pump(client, server);
+
+  /* One 10000-byte record fills a hundred 100-byte reads. */
+  while (received < LEN) {
+    rc = st_tls_read(client, out + received, CHUNK, &nread, err,
+                     sizeof(err));
+    if (rc != ST_TLS_DONE)
+      FAIL_AT("read returned %d after %zu bytes", rc, received);
+    ASSERT(nread <= CHUNK);
+    received += nread;
+    reads++;
+  }
+  ASSERT_INT_EQ(LEN / CHUNK, reads);
+  ASSERT_MEM_EQ(data, (size_t)LEN, out, received);
+  ASSERT_INT_EQ(ST_TLS_WANT_INPUT, st_tls_read(client, out, CHUNK, &nread,
+                                               err, sizeof(err)));
+  ASSERT_INT_EQ(0, nread);
+  st_tls_free(&client);
+  st_tls_free(&server);
+}
+
+
+/* Measures full in-memory handshakes, each to a new host, so each one
+ * signs a leaf too. Both sides run in this process, so the figure is the
+ * CPU cost of the client and the server together. */
+TEST(tls_handshake_timing) {
+  enum { COUNT = 300 };
+  char client_err[ST_ERRLEN], server_err[ST_ERRLEN], host[64];
+  struct st_ca_stats before, after;
+  double start, elapsed;
+  struct timespec ts;
+
+  st_ca_stats(ca, &before);
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  start = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+  for (int i = 0; i < COUNT; i++) {
+    struct st_tls *client = NULL, *server = NULL;
+
+    snprintf(host, sizeof(host), "h%d.timing.example.test", i);
+    ASSERT_INT_EQ(0, new_pair(client_ctx, host, host, &client, &server));
+    ASSERT_INT_EQ(0, handshake_pair(client, server, client_err,
+                                    server_err));
+    st_tls_free(&client);
+    st_tls_free(&server);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  elapsed = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - start;
+  st_ca_stats(ca, &after);
+  ASSERT_INT_EQ(COUNT, after.issued - before.issued);
+  printf("  handshake: %.0f us per new host, client and server together\n",
+         elapsed * 1e6 / COUNT);
+}
+
+
 TEST(tls_write_stops_when_ring_full) {
   enum { LEN = 256 * 1024 };
   struct st_tls *client = NULL, *server = NULL;
@@ -966,6 +1036,8 @@ int main(void) {
   RUN(tls_no_sni_uses_connect_host);
   RUN(tls_connect_host_mismatch_fails);
   RUN(tls_data_both_ways_and_close);
+  RUN(tls_read_small_buffer_loops);
+  RUN(tls_handshake_timing);
   RUN(tls_write_stops_when_ring_full);
   RUN(tls_untrusted_server_fails);
   RUN(tls_hostname_mismatch_fails);
