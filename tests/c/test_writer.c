@@ -457,25 +457,17 @@ static int integrity_ok(const char *path) {
 }
 
 
-TEST(writer_disk_full_counts_failures_then_recovers) {
-  char dir[2048], path[2100], filler[2100], why[512], err[ST_ERRLEN];
+/* Runs the disk-full scenario on the store at path inside the mounted
+ * tmpfs; the caller mounts and unmounts, so a failed assertion here
+ * leaves no mount behind. */
+static void check_disk_full(const char *path, const char *filler) {
   struct st_writer *writer = NULL;
   struct st_writer_stats stats;
-  int rc;
+  char err[ST_ERRLEN];
+  int rc = st_writer_start(&writer, path, err, sizeof(err));
 
-  snprintf(dir, sizeof(dir), "%s", temp_path("tmpfs"));
-  if (mount_tmpfs(dir, 2048, why, sizeof(why)) != 0) {
-    printf("skip: %s; the file size limit test covers write failures\n",
-           why);
-    return;
-  }
-  snprintf(path, sizeof(path), "%s/probe.db", dir);
-  snprintf(filler, sizeof(filler), "%s/filler", dir);
-  rc = st_writer_start(&writer, path, err, sizeof(err));
-  if (rc != 0) {
-    unmount_tmpfs(dir);
+  if (rc != 0)
     FAIL_AT("start failed: %s", err);
-  }
   for (int seq = 0; seq < 5; seq++)
     ASSERT_INT_EQ(0, enqueue_retrying(writer, 0, seq, 1000));
   st_writer_flush(writer);
@@ -504,6 +496,21 @@ TEST(writer_disk_full_counts_failures_then_recovers) {
 
   ASSERT_INT_EQ(stats.committed, stored_flows(path));
   ASSERT(integrity_ok(path));
+}
+
+
+TEST(writer_disk_full_counts_failures_then_recovers) {
+  char dir[2048], path[2100], filler[2100], why[512];
+
+  snprintf(dir, sizeof(dir), "%s", temp_path("tmpfs"));
+  if (mount_tmpfs(dir, 2048, why, sizeof(why)) != 0) {
+    printf("skip: %s; the file size limit test covers write failures\n",
+           why);
+    return;
+  }
+  snprintf(path, sizeof(path), "%s/probe.db", dir);
+  snprintf(filler, sizeof(filler), "%s/filler", dir);
+  check_disk_full(path, filler);
   unmount_tmpfs(dir);
 }
 
