@@ -17,7 +17,7 @@ enum value_kind {
   KIND_STRING,
   KIND_PATH,      /* a string resolved against the config file's folder */
   KIND_BOOLEAN,
-  KIND_NUMBER,    /* seconds and other non-negative reals */
+  KIND_NUMBER,    /* seconds, 0 to ST_CONFIG_SECONDS_MAX */
   KIND_INTEGER,   /* bytes and counts, non-negative */
   KIND_LIST,      /* array of strings */
   KIND_LEVEL,     /* a log level name */
@@ -252,8 +252,16 @@ static int apply_value(lua_State *L, struct st_config *cfg,
     return 0;
 
   case KIND_NUMBER:
-    if (type != LUA_TNUMBER || lua_tonumber(L, -1) < 0)
+    if (type != LUA_TNUMBER)
       break;
+    /* The negated test also rejects NaN. Infinity and huge values would
+     * overflow the uint64_t milliseconds that timers are armed with. */
+    if (!(lua_tonumber(L, -1) >= 0 &&
+          lua_tonumber(L, -1) <= ST_CONFIG_SECONDS_MAX))
+      return st_seterr(err, errlen, ST_EINVAL,
+                       "%s: key '%s' must be a non-negative number of "
+                       "seconds, at most %g, got %g", file, label,
+                       ST_CONFIG_SECONDS_MAX, lua_tonumber(L, -1));
     *(double *)slot = lua_tonumber(L, -1);
     return 0;
 
@@ -375,8 +383,10 @@ int st_config_load(struct st_config *cfg, const char *path, char *err,
   }
   /* luaL_loadfile's message starts with the file and line, as
    * "stratosphere.lua:12: unexpected symbol near '='". A missing file gives
-   * "cannot open stratosphere.lua". */
-  if (luaL_loadfile(L, path) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
+   * "cannot open stratosphere.lua". Only text is loaded, because Lua does
+   * not verify precompiled chunks and a malformed one can crash it. */
+  if (luaL_loadfilex(L, path, "t") != LUA_OK ||
+      lua_pcall(L, 0, 1, 0) != LUA_OK) {
     rc = st_seterr(err, errlen, ST_EINVAL, "invalid configuration: %s",
                    lua_tostring(L, -1));
     goto out;

@@ -13,6 +13,11 @@
 
 #define ST_CONFIG_LIST_MAX 32
 
+/* Largest number of seconds a duration key accepts (about 31.7 years).
+ * Timers take milliseconds in a uint64_t, so infinity and values near
+ * DBL_MAX cannot be converted. */
+#define ST_CONFIG_SECONDS_MAX 1e9
+
 struct st_config_list {
   char *items[ST_CONFIG_LIST_MAX];
   size_t count;

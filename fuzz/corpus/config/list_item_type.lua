@@ -1,0 +1,1 @@
+return { capture = { content_types = { "a", 2 } }, unknown = 1 }

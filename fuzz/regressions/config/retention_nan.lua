@@ -1,0 +1,1 @@
+return { store = { retention = 0/0 } }

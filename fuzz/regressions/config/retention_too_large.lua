@@ -1,0 +1,1 @@
+return { capture = { content_types = { "text/html", "application/jsoo" }, redact_headers = {}, banner = false }, store = { retention = 900719925474099386400, vacuum_threshold = 0, vacuum_interval = 1} }

@@ -1,0 +1,1 @@
+return { proxy = { header_timeout = 1/0 } }
