@@ -5,6 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lua.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+#include <uv.h>
+#include <zlib.h>
+
 #include "util/err.h"
 #include "util/log.h"
 
@@ -128,7 +134,8 @@ static void note_flag(struct st_cli_args *args,
 
 /* Parses argv after the subcommand name into args. Returns ST_EXIT_OK or
  * prints an error and returns ST_EXIT_USAGE. "--" ends the options. */
-static int parse_args(struct st_cli_args *args, int argc, char **argv) {
+static int parse_args(struct st_cli_args *args, int argc, char **argv,
+                      int stop_at_positional) {
   int only_positional = 0;
 
   for (int i = 0; i < argc; i++) {
@@ -141,6 +148,8 @@ static int parse_args(struct st_cli_args *args, int argc, char **argv) {
                                         sizeof(args->positional[0]))
         return st_cli_usage_error(args, "too many arguments");
       args->positional[args->positional_count++] = a;
+      if (stop_at_positional)
+        only_positional = 1;
       continue;
     }
     if (strcmp(a, "--") == 0) {
@@ -227,6 +236,9 @@ int st_cli_load_config(const struct st_cli_args *args, struct st_config *cfg) {
 
 static int version_run(struct st_cli_args *args) {
   printf("stratosphere %s\n", ST_VERSION);
+  printf("%s, libuv %s, %s, SQLite %s, zlib %s\n", LUA_RELEASE,
+         uv_version_string(), OpenSSL_version(OPENSSL_VERSION),
+         sqlite3_libversion(), zlibVersion());
   return ST_EXIT_OK;
 }
 
@@ -257,7 +269,9 @@ int st_cli_run(int argc, char **argv) {
   memset(&args, 0, sizeof(args));
   args.command = cmd->name;
   args.options = cmd->options;
-  rc = parse_args(&args, argc - 2, argv + 2);
+  /* Options of `lua` end at the script's name, so that the script's own
+   * arguments ("stratosphere lua x.lua -v") reach it. */
+  rc = parse_args(&args, argc - 2, argv + 2, cmd == &st_cli_cmd_lua);
   if (rc != ST_EXIT_OK)
     return rc;
   if (st_cli_get(&args, "help") != NULL) {

@@ -1,17 +1,73 @@
 #include "cli/cli.h"
 
 #include <stdio.h>
+#include <string.h>
 
-/* Placeholder until the subcommand is implemented. */
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "script/script.h"
+#include "util/err.h"
+
 static const struct st_cli_option options[] = { { NULL, 0, NULL, NULL } };
 
 
-static int cmd_run(struct st_cli_args *args) {
-  fprintf(stderr, "stratosphere lua: not implemented\n");
-  return ST_EXIT_FAIL;
+/* Sets the global `arg` as the standalone interpreter does: the script at
+ * index 0 and its arguments from 1. */
+static void push_arg_table(lua_State *L, const struct st_cli_args *args) {
+  lua_createtable(L, (int)args->positional_count, 1);
+  for (size_t i = 0; i < args->positional_count; i++) {
+    lua_pushstring(L, args->positional[i]);
+    lua_rawseti(L, -2, (lua_Integer)i);
+  }
+  lua_setglobal(L, "arg");
+}
+
+
+static int cmd_lua(struct st_cli_args *args) {
+  struct st_script_options opts = { 0, 0, "lua" };
+  struct st_config cfg;
+  char err[ST_ERRLEN];
+  const char *script;
+  lua_State *L;
+  int rc;
+
+  if (args->positional_count == 0)
+    return st_cli_usage_error(args, "missing SCRIPT.lua");
+  rc = st_cli_load_config(args, &cfg);
+  st_config_cleanup(&cfg);
+  if (rc != ST_EXIT_OK)
+    return rc;
+
+  L = st_script_new(&opts, err, sizeof(err));
+  if (L == NULL) {
+    fprintf(stderr, "stratosphere lua: %s\n", err);
+    return ST_EXIT_FAIL;
+  }
+  push_arg_table(L, args);
+
+  script = args->positional[0];
+  if (strcmp(script, "-") == 0)
+    script = NULL;  /* luaL_loadfile reads stdin */
+  if (luaL_loadfile(L, script) != LUA_OK) {
+    fprintf(stderr, "stratosphere lua: %s\n", lua_tostring(L, -1));
+    st_script_free(&L);
+    return ST_EXIT_FAIL;
+  }
+  for (size_t i = 1; i < args->positional_count; i++)
+    lua_pushstring(L, args->positional[i]);
+  rc = ST_EXIT_OK;
+  if (st_script_pcall(L, (int)args->positional_count - 1, 0) != LUA_OK) {
+    fprintf(stderr, "stratosphere lua: %s\n", lua_tostring(L, -1));
+    rc = ST_EXIT_FAIL;
+  }
+  st_script_free(&L);
+  return rc;
 }
 
 
 const struct st_cli_command st_cli_cmd_lua = {
-  "lua", "", "lua", options, cmd_run,
+  "lua", "SCRIPT.lua [ARGS...]",
+  "run a Lua script with the project's modules (\"-\" reads stdin)",
+  options, cmd_lua,
 };

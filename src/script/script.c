@@ -1,0 +1,509 @@
+#include "script/script.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+#include <lua-cjson.h>
+#include <lualib.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/time.h"
+
+/* Instructions between two clock reads while a budget runs. A clock read
+ * costs tens of nanoseconds, so this keeps the check far below 1% of the
+ * run time while still stopping a loop within a millisecond or so. */
+#define BUDGET_CHECK_INSTRUCTIONS 10000
+
+/* C modules that `require` finds in every state, sandboxed or not. */
+static const luaL_Reg core_modules[] = {
+  { "cjson", luaopen_cjson },
+  { NULL, NULL },
+};
+
+/* Per-state bookkeeping, reached through the allocator's userdata so that
+ * no Lua code can see or change it. */
+struct script_state {
+  size_t used;            /* bytes allocated by the state now */
+  size_t peak;
+  size_t limit;           /* 0: no cap */
+  uint64_t deadline_ms;   /* st_time_mono_ms() value; 0: no budget */
+  double budget_s;
+  int expired;
+  char component[32];
+  char context[96];
+  char warning[ST_LOG_LINE_MAX];  /* pieces of a warning being built */
+  int warnings_on;
+};
+
+
+static struct script_state *state_of(lua_State *L) {
+  void *ud;
+
+  lua_getallocf(L, &ud);
+  return ud;
+}
+
+
+/* Lua's allocator contract: nsize 0 frees; ptr NULL means a new block, in
+ * which case osize carries the object type, not a size. Frees and
+ * shrinks never fail, so the cap only guards growth. */
+static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  struct script_state *s = ud;
+  void *block;
+
+  if (ptr == NULL)
+    osize = 0;
+  if (nsize == 0) {
+    st_free(ptr);
+    s->used -= osize;
+    return NULL;
+  }
+  if (s->limit != 0 && nsize > osize && s->used + (nsize - osize) > s->limit)
+    return NULL;
+  block = st_realloc(ptr, nsize);
+  if (block == NULL)
+    return NULL;
+  s->used = s->used - osize + nsize;
+  if (s->used > s->peak)
+    s->peak = s->used;
+  return block;
+}
+
+
+/* {====================================================================
+ * log.error / warn / info / debug, print and warn()
+ * ==================================================================== */
+
+/* Joins the arguments with spaces through tostring(), as print does. */
+static const char *join_args(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_Buffer b;
+
+  luaL_buffinit(L, &b);
+  for (int i = 1; i <= n; i++) {
+    if (i > 1)
+      luaL_addchar(&b, ' ');
+    luaL_tolstring(L, i, NULL);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+
+static void write_line(lua_State *L, enum st_log_level level,
+                       const char *message) {
+  struct script_state *s = state_of(L);
+
+  if (s->context[0] != '\0')
+    st_log_write(level, s->component, "%s: %s", s->context, message);
+  else
+    st_log_write(level, s->component, "%s", message);
+}
+
+
+static int log_at(lua_State *L, enum st_log_level level) {
+  if ((int)level <= st_log_level)
+    write_line(L, level, join_args(L));
+  return 0;
+}
+
+
+static int log_error(lua_State *L) { return log_at(L, ST_LOG_ERROR); }
+static int log_warn(lua_State *L) { return log_at(L, ST_LOG_WARN); }
+static int log_info(lua_State *L) { return log_at(L, ST_LOG_INFO); }
+static int log_debug(lua_State *L) { return log_at(L, ST_LOG_DEBUG); }
+
+
+static const luaL_Reg log_functions[] = {
+  { "error", log_error },
+  { "warn", log_warn },
+  { "info", log_info },
+  { "debug", log_debug },
+  { NULL, NULL },
+};
+
+
+/* Lua's warning function: pieces arrive with tocont set until the last.
+ * "@on" and "@off" switch warnings, as in the standalone interpreter. */
+static void warn_to_log(void *ud, const char *piece, int tocont) {
+  lua_State *L = ud;
+  struct script_state *s = state_of(L);
+  size_t have = strlen(s->warning);
+
+  if (have == 0 && !tocont && piece[0] == '@') {
+    if (strcmp(piece, "@on") == 0)
+      s->warnings_on = 1;
+    else if (strcmp(piece, "@off") == 0)
+      s->warnings_on = 0;
+    return;
+  }
+  snprintf(s->warning + have, sizeof(s->warning) - have, "%s", piece);
+  if (tocont)
+    return;
+  if (s->warnings_on)
+    write_line(L, ST_LOG_WARN, s->warning);
+  s->warning[0] = '\0';
+}
+
+
+/* }==================================================================== */
+
+
+/* {====================================================================
+ * Sandbox
+ * ==================================================================== */
+
+static int undefined_global(lua_State *L) {
+  const char *name = lua_tostring(L, 2);
+
+  return luaL_error(L, "undefined global '%s'", name ? name : "?");
+}
+
+
+static int new_global(lua_State *L) {
+  const char *name = lua_tostring(L, 2);
+
+  return luaL_error(L,
+                    "assignment to undefined global '%s'; declare it "
+                    "local", name ? name : "?");
+}
+
+
+/* load() that accepts text chunks only: the mode argument is forced to
+ * "t", because binary chunks can break the VM's memory safety. */
+static int load_text_only(lua_State *L) {
+  lua_settop(L, 4);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_pushliteral(L, "t");
+  lua_pushvalue(L, 4);
+  lua_call(L, 4, LUA_MULTRET);
+  return lua_gettop(L) - 4;
+}
+
+
+/* A package searcher that finds only the project's own Lua modules
+ * (stratosphere.*), delegating to the standard Lua file searcher, which
+ * reads package.path. */
+static int search_project_module(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+
+  if (strncmp(name, "stratosphere.", 13) != 0) {
+    lua_pushfstring(L, "\n\tmodule '%s' is not available to extractors",
+                    name);
+    return 1;
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 2);
+  return 2;
+}
+
+
+/* Keeps only the named fields of the global library table lib. */
+static void keep_fields(lua_State *L, const char *lib,
+                        const char *const *names) {
+  lua_getglobal(L, lib);
+  lua_newtable(L);
+  for (const char *const *n = names; *n != NULL; n++) {
+    lua_getfield(L, -2, *n);
+    lua_setfield(L, -2, *n);
+  }
+  lua_setglobal(L, lib);
+  lua_pop(L, 1);
+}
+
+
+static void open_sandboxed_libs(lua_State *L) {
+  static const luaL_Reg libs[] = {
+    { LUA_GNAME, luaopen_base },
+    { LUA_LOADLIBNAME, luaopen_package },
+    { LUA_STRLIBNAME, luaopen_string },
+    { LUA_TABLIBNAME, luaopen_table },
+    { LUA_MATHLIBNAME, luaopen_math },
+    { LUA_UTF8LIBNAME, luaopen_utf8 },
+    { LUA_OSLIBNAME, luaopen_os },
+    { NULL, NULL },
+  };
+  static const char *const os_kept[] = { "time", "clock", "date", "difftime",
+                                         NULL };
+
+  for (const luaL_Reg *lib = libs; lib->func != NULL; lib++) {
+    luaL_requiref(L, lib->name, lib->func, 1);
+    lua_pop(L, 1);
+  }
+  keep_fields(L, LUA_OSLIBNAME, os_kept);
+
+  lua_pushnil(L);
+  lua_setglobal(L, "dofile");
+  lua_pushnil(L);
+  lua_setglobal(L, "loadfile");
+  lua_getglobal(L, "load");
+  lua_pushcclosure(L, load_text_only, 1);
+  lua_setglobal(L, "load");
+  /* print would write into the proxy's stdout, so it goes to the log. */
+  lua_pushcfunction(L, log_info);
+  lua_setglobal(L, "print");
+
+  /* package: no C modules, and a searcher list of preload plus the
+   * project's own Lua files. */
+  lua_getglobal(L, LUA_LOADLIBNAME);
+  lua_pushliteral(L, "");
+  lua_setfield(L, -2, "cpath");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "loadlib");
+  lua_getfield(L, -1, "searchers");
+  lua_createtable(L, 2, 0);
+  lua_rawgeti(L, -2, 1);  /* the preload searcher */
+  lua_rawseti(L, -2, 1);
+  lua_rawgeti(L, -2, 2);  /* the Lua file searcher */
+  lua_pushcclosure(L, search_project_module, 1);
+  lua_rawseti(L, -2, 2);
+  lua_setfield(L, -3, "searchers");
+  lua_pop(L, 2);
+}
+
+
+/* Makes reads and writes of undefined globals raise. Globals must all be
+ * set before this runs. */
+static void make_globals_strict(lua_State *L) {
+  lua_pushglobaltable(L);
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, undefined_global);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, new_global);
+  lua_setfield(L, -2, "__newindex");
+  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
+}
+
+
+/* }==================================================================== */
+
+
+static pthread_once_t lua_dir_once = PTHREAD_ONCE_INIT;
+static char lua_dir[PATH_MAX];
+
+
+static int is_dir(const char *path) {
+  struct stat st;
+
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+
+static void find_lua_dir(void) {
+  const char *env = getenv("STRATOSPHERE_LUA_DIR");
+  char exe[PATH_MAX];
+  ssize_t n;
+
+  if (env != NULL && env[0] != '\0') {
+    snprintf(lua_dir, sizeof(lua_dir), "%s", env);
+    return;
+  }
+  n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    char *slash;
+
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (slash != NULL) {
+      *slash = '\0';
+      snprintf(lua_dir, sizeof(lua_dir), "%.*s/../lua",
+               (int)(sizeof(lua_dir) - 8), exe);
+      if (is_dir(lua_dir))
+        return;
+    }
+  }
+  snprintf(lua_dir, sizeof(lua_dir), "%s/lua", ST_SOURCE_DIR);
+}
+
+
+const char *st_script_lua_dir(void) {
+  pthread_once(&lua_dir_once, find_lua_dir);
+  return lua_dir;
+}
+
+
+static void set_package_path(lua_State *L) {
+  const char *dir = st_script_lua_dir();
+
+  lua_getglobal(L, LUA_LOADLIBNAME);
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
+  lua_setfield(L, -2, "path");
+  lua_pop(L, 1);
+}
+
+
+static void add_preloads(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (const luaL_Reg *m = core_modules; m->name != NULL; m++) {
+    lua_pushcfunction(L, m->func);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 1);
+}
+
+
+/* Runs inside a protected call so that running out of memory while the
+ * state is being set up becomes an error instead of a panic. */
+static int setup_state(lua_State *L) {
+  int sandbox = (int)lua_toboolean(L, 1);
+
+  if (sandbox)
+    open_sandboxed_libs(L);
+  else
+    luaL_openlibs(L);
+  set_package_path(L);
+  add_preloads(L);
+  luaL_newlib(L, log_functions);
+  lua_setglobal(L, "log");
+  if (sandbox)
+    make_globals_strict(L);
+  return 0;
+}
+
+
+lua_State *st_script_new(const struct st_script_options *opts, char *err,
+                         size_t errlen) {
+  struct script_state *s = st_calloc(1, sizeof(*s));
+  lua_State *L;
+
+  if (s == NULL) {
+    st_seterr(err, errlen, ST_ENOMEM, "out of memory creating a Lua state");
+    return NULL;
+  }
+  s->limit = opts->memory_limit;
+  s->warnings_on = 1;
+  snprintf(s->component, sizeof(s->component), "%s",
+           opts->component ? opts->component : "lua");
+
+  L = lua_newstate(script_alloc, s);
+  if (L == NULL) {
+    st_free(s);
+    st_seterr(err, errlen, ST_ENOMEM, "out of memory creating a Lua state");
+    return NULL;
+  }
+  lua_setwarnf(L, warn_to_log, L);
+
+  lua_pushcfunction(L, setup_state);
+  lua_pushboolean(L, opts->sandbox);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    st_seterr(err, errlen, ST_ELUA, "setting up a Lua state failed: %s",
+              lua_tostring(L, -1));
+    lua_close(L);
+    st_free(s);
+    return NULL;
+  }
+  return L;
+}
+
+
+void st_script_free(lua_State **L) {
+  struct script_state *s;
+
+  if (L == NULL || *L == NULL)
+    return;
+  s = state_of(*L);
+  lua_close(*L);
+  st_free(s);
+  *L = NULL;
+}
+
+
+void st_script_set_context(lua_State *L, const char *name) {
+  struct script_state *s = state_of(L);
+
+  snprintf(s->context, sizeof(s->context), "%s", name ? name : "");
+}
+
+
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+  struct script_state *s = state_of(L);
+  char seconds[32];
+
+  if (!s->expired) {
+    if (st_time_mono_ms() < s->deadline_ms)
+      return;
+    /* From now on raise on every line and instruction, so that code
+     * which catches the error with pcall cannot keep running. */
+    s->expired = 1;
+    lua_sethook(L, budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+  }
+  /* lua_pushfstring has no %g, so the number is formatted here. */
+  snprintf(seconds, sizeof(seconds), "%g", s->budget_s);
+  luaL_error(L, "time budget of %s s exceeded", seconds);
+}
+
+
+void st_script_budget_begin(lua_State *L, double seconds) {
+  struct script_state *s = state_of(L);
+
+  s->budget_s = seconds;
+  s->expired = 0;
+  s->deadline_ms = st_time_mono_ms() + (uint64_t)(seconds * 1000.0);
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, BUDGET_CHECK_INSTRUCTIONS);
+}
+
+
+void st_script_budget_end(lua_State *L) {
+  struct script_state *s = state_of(L);
+
+  lua_sethook(L, NULL, 0, 0);
+  s->deadline_ms = 0;
+}
+
+
+int st_script_budget_expired(lua_State *L) {
+  return state_of(L)->expired;
+}
+
+
+size_t st_script_memory_used(lua_State *L) {
+  return state_of(L)->used;
+}
+
+
+size_t st_script_memory_peak(lua_State *L) {
+  return state_of(L)->peak;
+}
+
+
+/* Message handler: adds a traceback to string errors and describes other
+ * error values, as the standalone interpreter does. */
+static int add_traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") &&
+        lua_type(L, -1) == LUA_TSTRING)
+      return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)",
+                          luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+
+int st_script_pcall(lua_State *L, int nargs, int nresults) {
+  int base = lua_gettop(L) - nargs;
+  int status;
+
+  lua_pushcfunction(L, add_traceback);
+  lua_insert(L, base);
+  status = lua_pcall(L, nargs, nresults, base);
+  lua_remove(L, base);
+  return status;
+}
