@@ -49,6 +49,9 @@ enum stmt_index {
   STMT_SEEN,
   STMT_META_GET,
   STMT_META_SET,
+  STMT_SAVEPOINT,
+  STMT_RELEASE,
+  STMT_ROLLBACK_TO,
   STMT_COUNT,
 };
 
@@ -82,6 +85,11 @@ static const char *const stmt_sql[STMT_COUNT] = {
   [STMT_META_SET] =
     "INSERT INTO meta (key, value) VALUES (?1, ?2) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+  /* The pipeline opens a savepoint per flow and extractor: prepared once,
+   * they cost a step instead of a parse. */
+  [STMT_SAVEPOINT] = "SAVEPOINT st_kb",
+  [STMT_RELEASE] = "RELEASE st_kb",
+  [STMT_ROLLBACK_TO] = "ROLLBACK TO st_kb",
 };
 
 struct st_kb {
@@ -308,22 +316,32 @@ int st_kb_rollback(struct st_kb *kb) {
 }
 
 
+static int run_cached(struct st_kb *kb, enum stmt_index i, char *err,
+                      size_t errlen, const char *what) {
+  sqlite3_stmt *stmt = stmt_get(kb, i, err, errlen);
+
+  if (stmt == NULL)
+    return ST_EDB;
+  return step_done(kb, stmt, err, errlen, what);
+}
+
+
 int st_kb_savepoint(struct st_kb *kb, char *err, size_t errlen) {
-  return exec(kb, "SAVEPOINT st_kb", err, errlen, "opening a savepoint");
+  return run_cached(kb, STMT_SAVEPOINT, err, errlen, "opening a savepoint");
 }
 
 
 int st_kb_release(struct st_kb *kb, char *err, size_t errlen) {
-  return exec(kb, "RELEASE st_kb", err, errlen, "releasing a savepoint");
+  return run_cached(kb, STMT_RELEASE, err, errlen, "releasing a savepoint");
 }
 
 
 int st_kb_rollback_to(struct st_kb *kb) {
   /* ROLLBACK TO keeps the savepoint open; RELEASE then removes it. */
-  int rc = exec(kb, "ROLLBACK TO st_kb", NULL, 0, "rolling back");
+  int rc = run_cached(kb, STMT_ROLLBACK_TO, NULL, 0, "rolling back");
 
   if (rc == 0)
-    rc = exec(kb, "RELEASE st_kb", NULL, 0, "releasing a savepoint");
+    rc = run_cached(kb, STMT_RELEASE, NULL, 0, "releasing a savepoint");
   return rc;
 }
 

@@ -236,6 +236,55 @@ int st_flowlib_push(lua_State *L, const struct st_flow *flow) {
 }
 
 
+/* Pushes a shallow copy of the table at idx, with its metatable. */
+static void copy_table(lua_State *L, int idx) {
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {  /* stack: copy, key, value */
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  if (lua_getmetatable(L, idx))
+    lua_setmetatable(L, -2);
+}
+
+
+/* Replaces field name of the table on top with a copy; when deep, also
+ * copies that table's headers field. */
+static void copy_field(lua_State *L, const char *name, int deep) {
+  if (lua_getfield(L, -1, name) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  copy_table(L, lua_gettop(L));
+  lua_remove(L, -2);
+  if (deep)
+    copy_field(L, "headers", 0);
+  lua_setfield(L, -2, name);
+}
+
+
+static int copy_protected(lua_State *L) {
+  copy_table(L, 1);
+  copy_field(L, "request", 1);
+  copy_field(L, "response", 1);
+  return 1;
+}
+
+
+int st_flowlib_copy(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_pushcfunction(L, copy_protected);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    return ST_ENOMEM;
+  }
+  return 0;
+}
+
+
 /* flow.headers(json_text) */
 static int flow_headers(lua_State *L) {
   push_headers(L, luaL_checkstring(L, 1));

@@ -34,6 +34,12 @@
  * Returns 0, or ST_ENOMEM with nothing pushed. */
 int st_flowlib_push(lua_State *L, const struct st_flow *flow);
 
+/* Pushes a copy of the flow table at idx: new flow, request, response and
+ * header tables that share the strings, so that code given the copy
+ * cannot change what the next reader of the original sees. Returns 0, or
+ * ST_ENOMEM with nothing pushed. */
+int st_flowlib_copy(lua_State *L, int idx);
+
 int luaopen_stratosphere_core_flow(lua_State *L);
 
 #endif
