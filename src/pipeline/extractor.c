@@ -211,8 +211,9 @@ static char *check_name(lua_State *L, int idx) {
 }
 
 
-/* lua_pcall'd with (module table, path, code as light userdata). Fills
- * code; on error code holds what was filled so far. */
+/* Fills code from the module table; called through lua_pcall with the
+ * table, the path and code (a light userdata). After an error, code
+ * contains what was filled so far, for st__extractor_code_cleanup(). */
 static int validate(lua_State *L) {
   struct st__extractor_code *code = lua_touserdata(L, 3);
   const char *path = lua_tostring(L, 2);

@@ -404,8 +404,8 @@ static void record_error(struct st_pipeline *p, struct extractor *x,
 
   first_line(line, sizeof(line), message);
   x->cycle_errors++;
-  /* The first error of an extractor in a cycle is logged in full; the
-   * rest at debug level, with a count at the end of the cycle. */
+  /* The first error of an extractor in a cycle is logged in full. The
+   * rest go to debug level, and the cycle ends with a count. */
   if (x->cycle_errors == 1)
     st_log_warn(LOG, "extractor=%s file=%s flow=%s rowid=%" PRId64 ": %s; "
                 "its writes for this flow were rolled back", x->code.name,

@@ -25,9 +25,10 @@
 
 #include "util/err.h"
 
-/* kb.db meta keys. The cursor is the largest probe.db rowid processed;
- * it applies only while the probe's identity equals ST_PIPELINE_META_PROBE,
- * so a different probe.db starts from its first flow. */
+/* kb.db meta keys. The cursor is the largest probe.db rowid processed. It
+ * applies only while the probe's identity equals the value stored under
+ * ST_PIPELINE_META_PROBE, so a different probe.db starts from its first
+ * flow. */
 #define ST_PIPELINE_META_CURSOR "pipeline.cursor"
 #define ST_PIPELINE_META_PROBE "pipeline.probe_identity"
 
