@@ -106,12 +106,12 @@ int st_kb_put_relationship(struct st_kb *kb, const char *id, const char *type,
                            const char *ts, char *err, size_t errlen);
 
 /* Adds a provenance row to the `observations` table: object_id was written
- * from flow_id (may be NULL outside the pipeline) by the named extractor,
- * seen at ts (the flow's capture time). kind is "entity" or
- * "relationship". One row is kept per object, flow and extractor: a second
- * call for the same three replaces the version and ts, so re-running an
- * extractor over a flow adds nothing. Calls with a NULL flow_id always add
- * a row. First and last seen are then one query:
+ * from flow_id by the named extractor, seen at ts (the flow's capture
+ * time). kind is "entity" or "relationship". flow_id may be NULL outside
+ * the pipeline and is then stored as "". One row is kept per object, flow
+ * and extractor: a second call for the same three replaces the version
+ * and ts, so re-running an extractor over a flow adds nothing. First and
+ * last seen are then one query:
  *   SELECT min(ts), max(ts), count(*) FROM observations WHERE object_id = ?
  */
 int st_kb_observe(struct st_kb *kb, const char *object_id, const char *kind,
