@@ -102,17 +102,17 @@ static int cmd_extract(struct st_cli_args *args) {
     return ST_EXIT_FAIL;
   }
 
-  memset(&opts, 0, sizeof(opts));
+  /* The probe is read-only here: no pruning, no vacuum, no cursor. */
+  st_pipeline_defaults(&opts, &cfg);
   opts.probe_path = probe;
   opts.kb_path = kb;
   opts.probe_readonly = 1;
-  opts.extractor_dir = cfg.extractor_dir;
+  opts.retention = 0;
+  opts.vacuum_threshold = 0;
   if (args->positional_count > 0) {
     opts.extractor_files = args->positional;
     opts.extractor_file_count = args->positional_count;
   }
-  opts.budget = cfg.extractor_budget;
-  opts.memory_limit = (size_t)cfg.extractor_memory;
 
   rc = st_pipeline_new(&p, &opts, err, sizeof(err));
   if (rc != 0) {

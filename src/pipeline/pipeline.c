@@ -216,24 +216,30 @@ static struct extractor *find_by_path(struct st_pipeline *p,
 }
 
 
+/* Appends an unloaded extractor for path. The array moves, so this holds
+ * the lock that st_pipeline_get_stats() reads it under. */
 static struct extractor *add_extractor(struct st_pipeline *p,
                                        const char *path) {
-  struct extractor *grown, *x;
+  struct extractor *grown, *x = NULL;
+  char *copy = st_strdup(path);
 
+  if (copy == NULL)
+    return NULL;
+  pthread_mutex_lock(&p->lock);
   grown = st_realloc(p->extractors,
                      (p->extractor_count + 1) * sizeof(*grown));
-  if (grown == NULL)
-    return NULL;
-  p->extractors = grown;
-  x = &grown[p->extractor_count];
-  memset(x, 0, sizeof(*x));
-  x->path = st_strdup(path);
-  if (x->path == NULL)
-    return NULL;
-  x->code.extract_ref = LUA_NOREF;
-  x->code.merge_ref = LUA_NOREF;
-  copy_text(x->stats.file, sizeof(x->stats.file), path);
-  p->extractor_count++;
+  if (grown != NULL) {
+    p->extractors = grown;
+    x = &grown[p->extractor_count++];
+    memset(x, 0, sizeof(*x));
+    x->path = copy;
+    x->code.extract_ref = LUA_NOREF;
+    x->code.merge_ref = LUA_NOREF;
+    copy_text(x->stats.file, sizeof(x->stats.file), path);
+  }
+  pthread_mutex_unlock(&p->lock);
+  if (x == NULL)
+    st_free(copy);
   return x;
 }
 
@@ -595,6 +601,21 @@ static int scan_flows(struct scan *s, int64_t after, int64_t max_rowid) {
 
 
 /* ---- construction ---------------------------------------------------- */
+
+void st_pipeline_defaults(struct st_pipeline_options *opts,
+                          const struct st_config *cfg) {
+  memset(opts, 0, sizeof(*opts));
+  opts->probe_path = cfg->probe_path;
+  opts->kb_path = cfg->kb_path;
+  opts->extractor_dir = cfg->extractor_dir;
+  opts->interval = cfg->pipeline_interval;
+  opts->budget = cfg->extractor_budget;
+  opts->memory_limit = (size_t)cfg->extractor_memory;
+  opts->retention = cfg->retention;
+  opts->vacuum_threshold = cfg->vacuum_threshold;
+  opts->vacuum_interval = cfg->vacuum_interval;
+}
+
 
 static int copy_options(struct st_pipeline *p,
                         const struct st_pipeline_options *opts) {

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli/config.h"
 #include "util/err.h"
 
 /* kb.db meta keys. The cursor is the largest probe.db rowid processed. It
@@ -89,6 +90,12 @@ struct st_pipeline_stats {
   struct st_pipeline_extractor_stats *extractors;
   size_t extractor_count;
 };
+
+/* Fills opts from the configuration: probe.db and kb.db in data_dir, the
+ * extractor folder, interval, budget, memory cap, retention and vacuum
+ * policy. The strings point into cfg. */
+void st_pipeline_defaults(struct st_pipeline_options *opts,
+                          const struct st_config *cfg);
 
 /* Progress of st_pipeline_run_all(): done of total flows scanned. */
 typedef void (*st_pipeline_progress_cb)(void *ud, int64_t done,

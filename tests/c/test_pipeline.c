@@ -520,6 +520,46 @@ TEST(pipeline_observations_record_provenance) {
 }
 
 
+/* The extractor's `merge` applies to all its upserts; a call's own merge
+ * overrides it. */
+TEST(pipeline_extractor_merge_used) {
+  static const char extractor[] =
+    "return {\n"
+    "  name = 'counter',\n"
+    "  merge = function(old, new)\n"
+    "    return { seen = (old.seen or 0) + new.seen }\n"
+    "  end,\n"
+    "  extract = function(flow, kb)\n"
+    "    kb.upsert{ type = 'test/counter', key = 'all', data = { seen = 1 } }\n"
+    "    kb.upsert{ type = 'test/last', key = 'last',\n"
+    "               data = { url = flow.request.url }, merge = kb.merge }\n"
+    "  end,\n"
+    "}\n";
+  struct st_pipeline_options o;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN];
+  char *data;
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 6));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/counter.lua"),
+                              extractor));
+  default_options(&o);
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  st_pipeline_free(&p);
+  data = kb_query_text("SELECT data FROM entities WHERE type = "
+                       "'test/counter'");
+  ASSERT_STR_EQ("{\"seen\":6}", data);
+  free(data);
+  data = kb_query_text("SELECT data FROM entities WHERE type = "
+                       "'test/last'");
+  ASSERT_STR_EQ("{\"url\":\"https://example.test/page6\"}", data);
+  free(data);
+}
+
+
 TEST(pipeline_twice_same_kb) {
   struct st_pipeline_options o;
   struct st_pipeline *p = NULL;
@@ -805,6 +845,7 @@ int main(void) {
   RUN(pipeline_load_errors_name_field);
   RUN(pipeline_errors_cost_one_flow);
   RUN(pipeline_observations_record_provenance);
+  RUN(pipeline_extractor_merge_used);
   RUN(pipeline_twice_same_kb);
   RUN(pipeline_cursor_survives_restart);
   RUN(pipeline_reload_reruns_edited_file);
