@@ -502,7 +502,9 @@ static int kb_merge(lua_State *L) {
 
 
 /* Runs cjson.decode (upvalue 3 of kb functions) on the string at idx in
- * protected mode. Pushes the decoded value, or nothing and returns 0 when
+ * protected mode. NOTE: lua-cjson 2.1.0 decodes [] and {} to the same
+ * empty table, so an empty array in stored data is written back as {}
+ * when the row is merged. Pushes the decoded value, or nothing and returns 0 when
  * the text is not valid JSON. */
 static int decode_json(lua_State *L, int idx) {
   lua_pushvalue(L, lua_upvalueindex(3));
