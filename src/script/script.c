@@ -13,6 +13,8 @@
 #include <lua-cjson.h>
 #include <lualib.h>
 
+#include "script/htmllib.h"
+#include "script/textlib.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -26,6 +28,8 @@
 /* C modules that `require` finds in every state, sandboxed or not. */
 static const luaL_Reg core_modules[] = {
   { "cjson", luaopen_cjson },
+  { "stratosphere.core.html", luaopen_stratosphere_core_html },
+  { "stratosphere.core.text", luaopen_stratosphere_core_text },
   { NULL, NULL },
 };
 
