@@ -232,8 +232,10 @@ do
   t.eq("Привет", doc:text(), "charset from content type")
   doc = html.parse("<meta charset=windows-1251>" .. cp1251)
   t.eq("Привет", doc:text(), "charset from meta")
-  doc = html.parse_response({ body = cp1251,
-                              content_type = "text/html; charset=windows-1251" })
+  doc = html.parse_response({
+    body = cp1251,
+    content_type = "text/html; charset=windows-1251",
+  })
   t.eq("Привет", doc:text(), "parse_response")
   local none, err = html.parse(cp1251, { charset = "x-unknown" })
   t.eq(nil, none, "unknown charset")
@@ -257,7 +259,8 @@ do
   local doc = html.parse("<p>x</p>")
   local p = doc:select_one("p")
   do
-    local q <close> = p  -- closing a node that is not the document
+    local closed <close> = p  -- a node that is not the document
+    t.eq("x", closed:text(), "usable inside the scope")
   end
   t.eq("x", p:text(), "closing a non-document node keeps the document")
   doc:close()
@@ -268,8 +271,8 @@ end
 
 -- Escaping.
 do
-  t.eq("&lt;a href=&quot;x&quot;&gt;&#39;&amp;", html.escape([[<a href="x">'&]]),
-       "escape")
+  t.eq("&lt;a href=&quot;x&quot;&gt;&#39;&amp;",
+       html.escape([[<a href="x">'&]]), "escape")
   t.eq("a & b <c> $ é ©=2 </textarea> x",
        html.unescape("a &amp; b &lt;c&gt; &#36; &eacute; &copy=2 " ..
                      "</textarea> x"), "unescape")

@@ -94,7 +94,8 @@ end
 
 -- Percent-encoding.
 do
-  t.eq("a b+c/%zz", url.decode("a%20b+c%2F%zz"), "decode keeps + and bad escapes")
+  t.eq("a b+c/%zz", url.decode("a%20b+c%2F%zz"),
+       "decode keeps + and bad escapes")
   t.eq("a b c/", url.decode_form("a+b%20c%2f"), "decode_form")
   t.eq("a%20b%2Fc~d", url.encode("a b/c~d"), "encode")
   t.eq("a%20b/c", url.encode("a b/c", "/"), "encode with safe characters")
