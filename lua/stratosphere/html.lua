@@ -119,6 +119,15 @@ function M.label(node)
 end
 
 
+--- Returns facts about the parse of node's document, for measuring: a
+-- table { arena_bytes (memory of the tree), parsed_bytes (bytes given to
+-- gumbo), skipped_raw_text (true when script and style contents were cut
+-- out before parsing and restored) }.
+function M.info(node)
+  return core.info(node)
+end
+
+
 --- Escapes & < > " ' so that s can be placed in HTML text or in a quoted
 -- attribute value.
 function M.escape(s)

@@ -248,9 +248,9 @@ function M.join(base, ref)
 end
 
 
---- Percent-decodes s. "+" stays "+"; use url.decode_form for form data.
--- Invalid escapes such as "%zz" are kept as written. The result holds the
--- decoded bytes, which need not be UTF-8.
+--- Percent-decodes s. "+" stays "+" (url.decode_form turns it into a
+-- space). Invalid escapes such as "%zz" are kept as written. The result
+-- contains the decoded bytes, which need not be UTF-8.
 function M.decode(s)
   check_string(s, "s", "url.decode")
   return (gsub(s, "%%(%x%x)", decode_hex))

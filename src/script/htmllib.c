@@ -7,10 +7,11 @@
 #include "script/htmlselect.h"
 #include "script/htmltree.h"
 
-/* The userdata that owns a parse tree, and the one that Lua code sees for
- * each node. A node keeps its document alive through its user value, so
- * the tree is freed by the garbage collector once no node refers to it,
- * or at once by closing the document node. */
+/* Metatable names of the userdata that owns a parse tree and of the
+ * userdata given to Lua code for each node. A node keeps its document
+ * alive through its user value, so the tree is freed by the garbage
+ * collector once no node refers to it, or at once by closing the
+ * document node. */
 #define DOCUMENT_MT "stratosphere.html.document"
 #define NODE_MT "stratosphere.html.node"
 
@@ -182,7 +183,9 @@ static int html_parse(lua_State *L) {
 }
 
 
-/* info(node) -> { arena_bytes, input_bytes, skipped_raw_text } */
+/* info(node) -> { arena_bytes, parsed_bytes, skipped_raw_text } of the
+ * node's document: the arena size, the bytes gumbo parsed, and whether
+ * script and style contents were cut out before parsing. */
 static int html_info(lua_State *L) {
   struct node *n = check_node(L, 1);
 
@@ -235,9 +238,9 @@ struct text_state {
 };
 
 
-/* Appends s with each run of white space turned into one space, leaving
- * the space out at the start; the caller drops a final one by never
- * writing it. */
+/* Appends s with each run of white space turned into one space. A space
+ * is written only before the next word, so the result never starts or
+ * ends with one. */
 static void add_normalized(struct text_state *st, const char *s) {
   const unsigned char *p = (const unsigned char *)s;
 
@@ -741,9 +744,9 @@ static int node_close(lua_State *L) {
 }
 
 
-/* __close frees the document when the variable holds the document node,
- * so `local doc <close> = html.parse(s)` releases it at the end of the
- * scope; closing any other node does nothing. */
+/* __close frees the document when the variable contains the document
+ * node, so `local doc <close> = html.parse(s)` releases it at the end of
+ * the scope. Closing any other node does nothing. */
 static int node_close_metamethod(lua_State *L) {
   struct node *n = luaL_checkudata(L, 1, NODE_MT);
 

@@ -1,6 +1,6 @@
 /* The `stratosphere.core.html` Lua module: an HTML5 parser (gumbo) whose
- * tree Lua sees as light node objects, with CSS selector matching, text
- * extraction and serialization done in C. The Lua module
+ * tree Lua code walks as light node objects, with CSS selector matching,
+ * text extraction and serialization done in C. The Lua module
  * `stratosphere.html` wraps it.
  *
  * A document and its nodes belong to the thread that owns the lua_State
@@ -12,7 +12,8 @@
 
 /* Opens the module table for require "stratosphere.core.html":
  *   parse(s [, options]) -> document node
- * Node methods are listed in htmllib.c above the method table. */
+ *   info(node) -> { arena_bytes, parsed_bytes, skipped_raw_text }
+ * Each node method is documented above its C function in htmllib.c. */
 int luaopen_stratosphere_core_html(lua_State *L);
 
 #endif

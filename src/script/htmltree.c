@@ -7,9 +7,9 @@
 
 #include "script/textlib.h"
 
-/* Arena blocks grow geometrically between these sizes, in bytes; a
- * request larger than a quarter of the current block size gets a block
- * of its own. */
+/* Arena blocks double in size from ARENA_MIN_BLOCK to ARENA_MAX_BLOCK
+ * bytes. A request larger than a quarter of the next block size gets a
+ * block of its own. */
 #define ARENA_MIN_BLOCK (64 * 1024)
 #define ARENA_MAX_BLOCK (4 * 1024 * 1024)
 
@@ -511,10 +511,11 @@ static struct cut *find_cut(struct cut_list *cuts, size_t offset) {
 
 /* Matches every cut to the HTML script or style element whose start tag
  * ends at the cut's offset and which has no children. Returns 1 when each
- * cut has its element: gumbo then read each of those start tags in the
- * data state and switched to script data or RAWTEXT right at the cut, and
- * the content (ending at the first matching end tag, with no "<!--" in a
- * script) would have become exactly the text that was cut. */
+ * cut has its element. In that case gumbo read each of those start tags
+ * in the data state and switched to script data or RAWTEXT right at the
+ * cut. Because the cut content ends at the first matching end tag and a
+ * cut script contains no "<!--", gumbo would have read exactly that
+ * content as the element's text. */
 static int match_cuts(GumboOutput *output, const char *buffer, size_t len,
                       struct cut_list *cuts) {
   struct st_htmltree_walk walk;
@@ -558,7 +559,7 @@ static int is_all_space(const char *s, size_t len) {
 
 /* Gives each verified element its content back as one text node, the
  * shape gumbo builds. The node's original_text points at the text itself
- * because the parse buffer no longer holds those bytes. */
+ * because those bytes are no longer in the parse buffer. */
 static void restore_cuts(struct st_htmltree *tree, struct cut_list *cuts) {
   for (size_t i = 0; i < cuts->count; i++) {
     struct cut *cut = &cuts->items[i];

@@ -26,7 +26,7 @@ typedef void *(*st_htmltree_alloc_fn)(void *ud, void *ptr, size_t osize,
 
 /* Called when the allocation function returns NULL. It must not return:
  * the Lua binding raises a Lua error, which unwinds through gumbo. That is
- * safe because every byte gumbo holds is in the arena. */
+ * safe because all of gumbo's memory is in the arena. */
 typedef void (*st_htmltree_oom_fn)(void *ud);
 
 struct st_htmltree_block;
@@ -51,10 +51,16 @@ struct st_htmltree {
 void st_htmltree_init(struct st_htmltree *tree, st_htmltree_alloc_fn alloc,
                       void *alloc_ud, st_htmltree_oom_fn oom, void *oom_ud);
 
-/* Parses s[0..len), which may hold any bytes: invalid UTF-8 becomes
- * U+FFFD first. With skip_raw_text 0 every character goes through gumbo;
- * that mode exists to check the default one. Never fails except through
- * the oom callback. s is copied and may be freed afterwards. */
+/* Parses s[0..len), which may contain any bytes: invalid UTF-8 becomes
+ * U+FFFD first. With skip_raw_text 0 every character goes through gumbo,
+ * a mode that exists to check the default one. There is no failure
+ * return: gumbo repairs any markup, and running out of memory goes
+ * through the oom callback. s is copied and may be freed afterwards.
+ *
+ * NOTE: gumbo's run time grows with the square of the nesting depth of
+ * block elements such as div (10,000 nested divs take 0.08 s, 40,000 take
+ * 3.7 s on a 2-core x86-64 VM), and a parse cannot be interrupted, so a
+ * hostile page can hold the calling thread for that long. */
 void st_htmltree_parse(struct st_htmltree *tree, const char *s, size_t len,
                        int skip_raw_text);
 

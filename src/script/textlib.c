@@ -16,8 +16,8 @@
  * in one charset pays for iconv_open() once. */
 #define CONVERTER_CACHE_SIZE 8
 
-/* Longest charset label accepted, a little above the longest WHATWG
- * label ("csiso58gb231280", 15 bytes) and glibc names. */
+/* Maximum length of a charset label, above the longest WHATWG label
+ * ("csiso58gb231280", 15 bytes) and the glibc names in use. */
 #define LABEL_MAX 40
 
 #define CONVERTERS_MT "stratosphere.text.converters"
@@ -232,7 +232,7 @@ static void push_sanitized(lua_State *L, int idx, const char *s, size_t len) {
 
 /* Lowercases label into out and trims ASCII whitespace and quotes, which
  * content types sometimes carry ("charset=\"UTF-8\""). Returns 0, or -1
- * when the label is empty, too long or holds a byte outside
+ * when the label is empty, too long or contains a byte outside
  * [A-Za-z0-9._:-], so that nothing like "//TRANSLIT" reaches iconv. */
 static int clean_label(const char *label, size_t len, char *out) {
   size_t start = 0, end = len, n = 0;

@@ -1,7 +1,8 @@
-/* The HTML and text C modules driven through a plain lua_State: the fast
- * parse path against gumbo's full parse on generated tag soup, hostile
- * input (deep nesting, 10 MB, NUL bytes, invalid UTF-8), running out of
- * memory inside gumbo, and the parse time of the Google sample page. */
+/* Tests of the HTML and text C modules, driven through a plain lua_State.
+ * The fast parse path is compared with gumbo's full parse on tricky pages
+ * and generated tag soup. Hostile input (deep nesting, 10 MB, NUL bytes,
+ * invalid UTF-8) and running out of memory inside gumbo must not crash,
+ * and the parse time of the Google sample page is printed. */
 #include <stdint.h>
 #include <time.h>
 
@@ -126,7 +127,7 @@ TEST(htmllib_fast_path_tricky_pages) {
   for (int i = 0; pages[i] != NULL; i++) {
     size_t len = strlen(pages[i]);
 
-    /* The NUL test page holds embedded NULs. */
+    /* The length of the page with embedded NULs comes from its literal. */
     if (strncmp(pages[i], "<script>a", 9) == 0 && pages[i][9] == '\0')
       len = sizeof("<script>a\0b\r\nc\rd</script><style>\0\r</style>") - 1;
     ASSERT_INT_EQ(LUA_OK, run(L, COMPARE_PARSES, pages[i], len, out,
@@ -235,8 +236,8 @@ TEST(htmllib_hostile_bytes_parse) {
     "assert(doc:select_one('a'):attr('href') == '\\u{FFFD}')\n"
     "assert(doc:select_one('unknown-tag'):attr('x') == '1')\n"
     "return s", page, sizeof(page) - 1, out, sizeof(out)));
-  /* gumbo drops the NUL in body text, as the HTML standard says; inline
-   * elements join words, p and td separate them. */
+  /* gumbo drops the NUL in body text, as the HTML standard requires.
+   * Inline elements join words, and p and td separate them. */
   ASSERT_STR_EQ("ab cd\xEF\xBF\xBD\xEF\xBF\xBD" "e\xEF\xBF\xBD\xEF\xBF\xBD"
                 "\xEF\xBF\xBD f g h", out);
   lua_close(L);
@@ -323,9 +324,8 @@ TEST(htmllib_closed_document_raises) {
 
 
 TEST(textlib_sanitize_replaces_maximal_subparts) {
-  /* Examples from the Unicode standard's discussion of U+FFFD
-   * substitution (section 3.9): each maximal subpart of an ill-formed
-   * sequence becomes one U+FFFD. */
+  /* Each maximal subpart of an ill-formed sequence becomes one U+FFFD,
+   * the practice that Unicode 15 section 3.9 recommends. */
   static const char input[] = "a\xF1\x80\x80\xE1\x80\xC2" "b\xED\xA0\x80"
                               "c\xC0\xAF";
   static const char expected[] =

@@ -109,7 +109,7 @@ do
   t.eq("1", a:closest(".g"):attr("data-rank"), "closest ancestor")
   t.eq(a, a:closest("a"), "closest is inclusive")
   t.eq(nil, a:closest("table"), "closest without a match")
-  -- Scoped selection still sees ancestors outside the scope, as
+  -- Scoped selection matches ancestors outside the scope too, as
   -- querySelectorAll does.
   t.eq(1, #a:select("div h3"), "ancestors outside the scope count")
 
