@@ -11,6 +11,7 @@
 #include <lualib.h>
 
 #include "script/htmllib.h"
+#include "script/script.h"
 #include "script/htmltree.h"
 #include "script/textlib.h"
 #include "test.h"
@@ -412,6 +413,35 @@ TEST(htmllib_google_sample_timing) {
 }
 
 
+/* Extractors run sandboxed: no io, strict globals, require limited to
+ * stratosphere.* and cjson. The helper modules must work there. */
+TEST(helpers_load_in_sandbox) {
+  struct st_script_options opts = { 1, 64 * 1024 * 1024, "test" };
+  char err[256];
+  lua_State *L = st_script_new(&opts, err, sizeof(err));
+  char out[256];
+  static const char page[] =
+    "<div class=g><a href='https://example.org/?q=a+b'><h3>Title</h3></a>"
+    "</div>";
+
+  ASSERT(L != NULL);
+  ASSERT_INT_EQ(LUA_OK, run(L,
+    "local html = require 'stratosphere.html'\n"
+    "local url = require 'stratosphere.url'\n"
+    "local json = require 'stratosphere.json'\n"
+    "local text = require 'stratosphere.text'\n"
+    "local doc = assert(html.parse(...))\n"
+    "local a = doc:select_one('.g a[href]')\n"
+    "local q = url.query(a:attr('href')).q\n"
+    "local data = json.decode(json.encode({ q = q }))\n"
+    "return a:select_one('h3'):text() .. '|' .. data.q .. '|' ..\n"
+    "  text.squish(html.unescape(' x &amp; y '))",
+    page, sizeof(page) - 1, out, sizeof(out)));
+  ASSERT_STR_EQ("Title|a b|x & y", out);
+  st_script_free(&L);
+}
+
+
 int main(void) {
   RUN(htmllib_fast_path_tricky_pages);
   RUN(htmllib_fast_path_matches_full_on_soup);
@@ -422,5 +452,6 @@ int main(void) {
   RUN(htmllib_closed_document_raises);
   RUN(textlib_sanitize_replaces_maximal_subparts);
   RUN(htmllib_google_sample_timing);
+  RUN(helpers_load_in_sandbox);
   return TEST_EXIT();
 }
