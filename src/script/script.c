@@ -13,6 +13,10 @@
 #include <lua-cjson.h>
 #include <lualib.h>
 
+#include "script/flowlib.h"
+#include "script/htmllib.h"
+#include "script/kblib.h"
+#include "script/textlib.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -26,6 +30,10 @@
 /* C modules that `require` finds in every state, sandboxed or not. */
 static const luaL_Reg core_modules[] = {
   { "cjson", luaopen_cjson },
+  { "stratosphere.core.kb", luaopen_stratosphere_core_kb },
+  { "stratosphere.core.flow", luaopen_stratosphere_core_flow },
+  { "stratosphere.core.html", luaopen_stratosphere_core_html },
+  { "stratosphere.core.text", luaopen_stratosphere_core_text },
   { NULL, NULL },
 };
 
