@@ -290,36 +290,71 @@ static size_t scan_tag(const char *s, size_t len, size_t i, struct tag *tag) {
 }
 
 
+/* Returns 1 when gumbo 0.10 turns the character at s into U+FFFD in every
+ * tokenizer state: the C0 controls other than tab, LF, FF and CR, DEL, the
+ * C1 controls and the noncharacters. Sets *n to the character's length.
+ * s is valid UTF-8 of len bytes; NUL is left to the caller. */
+static int replaced_by_gumbo(const unsigned char *s, size_t len, size_t *n) {
+  uint32_t cp;
+
+  if (s[0] < 0x80) {
+    *n = 1;
+    cp = s[0];
+  } else if (s[0] < 0xE0 && len >= 2) {
+    *n = 2;
+    cp = (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F);
+  } else if (s[0] < 0xF0 && len >= 3) {
+    *n = 3;
+    cp = (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 |
+         (s[2] & 0x3F);
+  } else if (len >= 4) {
+    *n = 4;
+    cp = (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 |
+         (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F);
+  } else {
+    *n = 1;  /* a truncated sequence: not in the sanitized input */
+    return 0;
+  }
+  return (cp >= 0x1 && cp <= 0x8) || cp == 0xB ||
+         (cp >= 0xE && cp <= 0x1F) || (cp >= 0x7F && cp <= 0x9F) ||
+         (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE;
+}
+
+
 /* Copies raw text as the tokenizer would deliver it: CR LF and lone CR
- * become LF, NUL becomes U+FFFD. Returns a NUL-terminated arena copy. */
+ * become LF, and NUL and the characters of replaced_by_gumbo() become
+ * U+FFFD. Returns a NUL-terminated arena copy. */
 static char *copy_raw_text(struct st_htmltree *tree, const char *s,
                            size_t len, size_t *out_len) {
-  size_t nuls = 0, n = 0;
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0, n = 0, step = 1;
   char *out;
 
-  const char *p = memchr(s, '\0', len);
-
-  while (p != NULL) {
-    nuls++;
-    p++;
-    p = memchr(p, '\0', len - (size_t)(p - s));
-  }
-  out = arena_alloc(tree, len + nuls * 2 + 1);
-  if (nuls == 0 && memchr(s, '\r', len) == NULL) {
+  while (i < len && u[i] != '\r' && u[i] != '\0' &&
+         !replaced_by_gumbo(u + i, len - i, &step))
+    i += step;
+  if (i == len) {
+    out = arena_alloc(tree, len + 1);
     memcpy(out, s, len);
-    n = len;
-  } else {
-    for (size_t i = 0; i < len; i++) {
-      if (s[i] == '\r') {
-        out[n++] = '\n';
-        if (i + 1 < len && s[i + 1] == '\n')
-          i++;
-      } else if (s[i] == '\0') {
-        memcpy(out + n, "\xEF\xBF\xBD", 3);
-        n += 3;
-      } else {
-        out[n++] = s[i];
-      }
+    out[len] = '\0';
+    *out_len = len;
+    return out;
+  }
+
+  /* A change turns one byte at most into the three of U+FFFD. */
+  out = arena_alloc(tree, len * 3 + 1);
+  for (i = 0; i < len; i += step) {
+    step = 1;
+    if (u[i] == '\r') {
+      out[n++] = '\n';
+      if (i + 1 < len && u[i + 1] == '\n')
+        step = 2;
+    } else if (u[i] == '\0' || replaced_by_gumbo(u + i, len - i, &step)) {
+      memcpy(out + n, "\xEF\xBF\xBD", 3);
+      n += 3;
+    } else {
+      memcpy(out + n, s + i, step);
+      n += step;
     }
   }
   out[n] = '\0';
