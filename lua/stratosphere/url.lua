@@ -144,7 +144,8 @@ local function host_of(u)
   if authority == nil then
     return lower(match(u, "^([^:/]*)"))
   end
-  local host = match(authority, "^[^@]*@(.*)$") or authority
+  -- The userinfo ends at the last "@", as url.split and browsers read it.
+  local host = match(authority, "^.*@(.*)$") or authority
   return lower(match(host, "^(%[[^%]]*%])") or match(host, "^([^:]*)"))
 end
 
