@@ -43,16 +43,18 @@ static void load_driver(const char *name) {
 }
 
 
-void fuzz_lua_run(const char *name, const struct fuzz_lua_arg *args,
-                  int nargs) {
-  const char *msg;
-  int status;
-
+lua_State *fuzz_lua_push_driver(const char *name) {
   if (state == NULL)
     load_driver(name);
   lua_rawgeti(state, LUA_REGISTRYINDEX, driver_ref);
-  for (int i = 0; i < nargs; i++)
-    lua_pushlstring(state, args[i].data, args[i].len);
+  return state;
+}
+
+
+void fuzz_lua_call(const char *name, int nargs) {
+  const char *msg;
+  int status;
+
   st_script_budget_begin(state, FUZZ_LUA_BUDGET);
   status = st_script_pcall(state, nargs, 0);
   st_script_budget_end(state);
@@ -67,4 +69,14 @@ void fuzz_lua_run(const char *name, const struct fuzz_lua_arg *args,
   }
   if (++calls % GC_INTERVAL == 0)
     lua_gc(state, LUA_GCCOLLECT);
+}
+
+
+void fuzz_lua_run(const char *name, const struct fuzz_lua_arg *args,
+                  int nargs) {
+  lua_State *L = fuzz_lua_push_driver(name);
+
+  for (int i = 0; i < nargs; i++)
+    lua_pushlstring(L, args[i].data, args[i].len);
+  fuzz_lua_call(name, nargs);
 }

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include <lua.h>
+
 /* Bytes the driver's state may hold, and seconds one call may take. */
 #define FUZZ_LUA_MEMORY_MAX (512u * 1024 * 1024)
 #define FUZZ_LUA_BUDGET 5.0
@@ -26,5 +28,11 @@ struct fuzz_lua_arg {
  * aborts. */
 void fuzz_lua_run(const char *name, const struct fuzz_lua_arg *args,
                   int nargs);
+
+/* For drivers that take other values: returns the state with the driver
+ * function of fuzz/lua/<name>.lua pushed. The caller pushes nargs
+ * arguments and calls fuzz_lua_call(), which pops them all. */
+lua_State *fuzz_lua_push_driver(const char *name);
+void fuzz_lua_call(const char *name, int nargs);
 
 #endif

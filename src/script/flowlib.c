@@ -36,7 +36,8 @@ static int headers_index(lua_State *L) {
     return 0;
   key = lua_tolstring(L, 2, &n);
   push_lower(L, key, n);
-  if (strcmp(lua_tostring(L, -1), key) == 0)
+  /* memcmp, not strcmp: a name from a JSON text may contain NUL. */
+  if (memcmp(lua_tostring(L, -1), key, n) == 0)
     return 0;
   lua_rawget(L, 1);
   return 1;
