@@ -378,11 +378,12 @@ static int finish_body(struct st_capture_body *b, const struct st_http_msg *m,
 
 
 /* Builds "scheme://host[:port]path" with the port left out when it is the
- * scheme's default. Brackets go around IPv6 literals. */
+ * scheme's default. Brackets go around IPv6 literals. port 0 means host is
+ * an authority as a Host field gives it, port and brackets included. */
 static char *make_url(int https, const char *host, size_t host_len,
                       int port, const char *path, size_t path_len) {
   struct st_dynbuf url;
-  int v6 = memchr(host, ':', host_len) != NULL && host[0] != '[';
+  int v6 = port > 0 && memchr(host, ':', host_len) != NULL;
   int rc;
 
   st_dynbuf_init(&url, SIZE_MAX);

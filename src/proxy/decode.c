@@ -16,6 +16,8 @@ struct st_decoder {
   enum st_decode_encoding enc;
   int started;      /* zlib: inflateInit2 has run */
   int ended;        /* the compressed stream reached its end */
+  int member_end;   /* gzip: a member ended with the input; another may
+                     * follow */
   unsigned char head[2];  /* deflate: first bytes, to tell zlib from raw */
   size_t head_len;
   z_stream z;
@@ -124,6 +126,16 @@ static int feed_zlib(struct st_decoder *d, const unsigned char *in, size_t n,
                      size_t errlen) {
   int rc;
 
+  if (n == 0)
+    return 0;
+  if (d->member_end) {
+    d->member_end = 0;
+    if ((unsigned char)in[0] != 0x1f) {
+      d->ended = 1;  /* bytes after the last member are ignored */
+      return 0;
+    }
+    inflateReset(&d->z);
+  }
   d->z.next_in = (unsigned char *)in;
   d->z.avail_in = (uInt)n;
   /* Loop while input remains or the last call filled the output buffer,
@@ -142,9 +154,13 @@ static int feed_zlib(struct st_decoder *d, const unsigned char *in, size_t n,
         return rc;
     }
     if (zr == Z_STREAM_END) {
-      /* RFC 1952 allows several gzip members one after another. */
-      if (d->enc == ST_DECODE_GZIP && d->z.avail_in >= 2 &&
-          d->z.next_in[0] == 0x1f && d->z.next_in[1] == 0x8b) {
+      /* RFC 1952 allows several gzip members one after another; the next
+       * may start in a later piece of input. */
+      if (d->enc == ST_DECODE_GZIP && d->z.avail_in == 0) {
+        d->member_end = 1;
+        break;
+      }
+      if (d->enc == ST_DECODE_GZIP && d->z.next_in[0] == 0x1f) {
         inflateReset(&d->z);
         continue;
       }
@@ -273,7 +289,8 @@ int st_decoder_feed(struct st_decoder *d, const char *in, size_t n,
 
 
 int st_decoder_finish(struct st_decoder *d, char *err, size_t errlen) {
-  int ended = d->enc == ST_DECODE_ZSTD ? d->zstd_hint == 0 : d->ended;
+  int ended = d->enc == ST_DECODE_ZSTD ? d->zstd_hint == 0
+                                       : d->ended || d->member_end;
 
   if (!ended)
     return st_seterr(err, errlen, ST_EPARSE,
