@@ -4,8 +4,8 @@
  * On disk, <data_dir>/ca/ contains the CA's private key (ca.key, PEM
  * PKCS#8, mode 0600) and its self-signed certificate (ca.pem). The key never
  * leaves that file: nothing here exports or serves it. In memory, the CA also
- * holds one ECDSA P-256 leaf key, generated at open and shared by every leaf
- * certificate, and an LRU cache of leaf certificates keyed by host.
+ * contains one ECDSA P-256 leaf key, generated at open and shared by every
+ * leaf certificate, and an LRU cache of leaf certificates keyed by host.
  *
  * Not thread-safe. Call from the proxy loop thread only, or from a command
  * such as `stratosphere ca` that runs no loop. */
@@ -33,9 +33,12 @@
 /* Default number of hosts whose leaf certificates stay cached. */
 #define ST_CA_CACHE_DEFAULT 1024
 
-/* Days a new CA certificate is valid, and days a leaf certificate is
- * valid. 397 days is the maximum that Chromium and Safari accept for TLS
- * server certificates issued since September 2020. */
+/* Days a new CA certificate is valid, and days from notBefore to notAfter
+ * of a leaf. Apple platforms reject TLS server certificates issued since
+ * 1 September 2020 by their preinstalled roots when that span exceeds 398
+ * days, and Apple recommends 397 at most (support.apple.com/102028). Roots
+ * that a user installs are exempt, but leaves stay within the limit
+ * anyway. */
 #define ST_CA_VALID_DAYS 3650
 #define ST_CA_LEAF_VALID_DAYS 397
 
@@ -100,10 +103,10 @@ void st_ca_validity(const struct st_ca *ca, time_t *not_before,
 EVP_PKEY *st_ca_leaf_key(const struct st_ca *ca);
 
 /* Returns the cached leaf certificate for host, signing a new one on a
- * miss. host is a DNS name (letters, digits, '-', '_', '.', at most 253
- * bytes; case and one trailing dot are ignored) or an IPv4 or IPv6 literal,
- * with or without brackets. A name of more than 64 bytes goes only into
- * subjectAltName because the subject CN is limited to 64.
+ * miss. host is an IPv4 or IPv6 literal, with or without brackets, or a
+ * DNS name of at most 253 bytes made of letters, digits, '-', '_' and '.'.
+ * Case and one trailing dot are ignored. A name of more than 64 bytes goes
+ * only into subjectAltName because the subject CN is limited to 64.
  *
  * Returns 0 and sets *cert to a certificate owned by the cache: it stays
  * valid until the next st_ca_leaf() call, which may evict it, or

@@ -30,18 +30,20 @@
 #include "tls/ca.h"
 
 /* Bytes of each ring buffer between a session and the caller, one for each
- * direction. 32 KiB holds the largest TLS record (16 KiB of plaintext plus
- * at most 2 KiB of overhead) with room to spare, so a full record never has
- * to wait for the ring to drain. A session costs twice this, plus OpenSSL's
+ * direction. The largest TLS record (16 KiB of plaintext plus at most 2 KiB
+ * of overhead) fits in 32 KiB with room to spare, so a full record never
+ * has to wait for the ring to drain. A session costs twice this, plus OpenSSL's
  * own buffers while a record is in flight. */
 #define ST_TLS_RING_SIZE (32 * 1024)
 
 /* Non-negative results of st_tls_handshake() and st_tls_read(). Failures
  * are negative ST_E* codes. */
 enum {
-  ST_TLS_DONE = 0,        /* the handshake is complete, or data was read */
-  ST_TLS_WANT_INPUT = 1,  /* feed more ciphertext from the peer first */
-  ST_TLS_CLOSED = 2,      /* the peer sent close_notify */
+  ST_TLS_DONE = 0,         /* the handshake is complete, or data was read */
+  ST_TLS_WANT_INPUT = 1,   /* feed more ciphertext from the peer first */
+  ST_TLS_CLOSED = 2,       /* the peer sent close_notify */
+  ST_TLS_WANT_OUTPUT = 3,  /* the output ring is full: send and consume
+                            * st_tls_out(), then call again */
 };
 
 /* Shared configuration of many sessions: an SSL_CTX and its settings. */
@@ -61,10 +63,10 @@ int st_tls_server_ctx_new(struct st_ca *ca, struct st_tls_ctx **out,
 /* Creates the client-side context for connections to origin servers. It
  * trusts the system CA store (SSL_CTX_set_default_verify_paths(), on Debian
  * /etc/ssl/certs) and, when extra_ca_file is not NULL, the PEM certificates
- * in that file as well. With verify set, a session whose server certificate
- * fails verification or does not match the host fails its handshake; with
- * verify 0 (for lab servers) the handshake goes on and st_tls_verify_error()
- * still reports the problem. Returns 0 and sets *out, or ST_EIO when
+ * in that file as well. With verify set, a session fails its handshake when
+ * the server certificate fails verification or does not match the host.
+ * With verify 0 (for lab servers) the handshake goes on, and
+ * st_tls_verify_error() still reports the problem. Returns 0 and sets *out, or ST_EIO when
  * extra_ca_file cannot be loaded, ST_ETLS, ST_ENOMEM. */
 int st_tls_client_ctx_new(int verify, const char *extra_ca_file,
                           struct st_tls_ctx **out, char *err, size_t errlen);
@@ -83,7 +85,7 @@ int st_tls_server_new(struct st_tls_ctx *ctx, const char *connect_host,
 
 /* Starts a client-side session to host (a name or an IP literal, brackets
  * allowed; copied). A name is sent as SNI and checked against the server
- * certificate's names; an IP literal is sent without SNI and checked
+ * certificate's names. An IP literal is sent without SNI and checked
  * against the certificate's IP addresses. The first st_tls_handshake() call
  * produces the ClientHello. Returns 0 and sets *out, or ST_EINVAL for an
  * empty host, ST_ENOMEM / ST_ETLS. */
@@ -109,18 +111,22 @@ void st_tls_feed_commit(struct st_tls *tls, size_t n);
 
 /* Advances the handshake with the ciphertext fed so far. Returns
  * ST_TLS_DONE once it is complete (and on every later call),
- * ST_TLS_WANT_INPUT when it needs more input from the peer, or ST_ETLS with
- * the reason in err: for a certificate that failed verification,
- * "certificate verify failed: " and OpenSSL's reason
- * (X509_verify_cert_error_string()), for example "hostname mismatch". */
+ * ST_TLS_WANT_INPUT when it needs more input from the peer,
+ * ST_TLS_WANT_OUTPUT when the output ring must be drained first, or
+ * ST_ETLS with the reason in err. For a certificate that failed
+ * verification, err is "certificate verify failed: " and OpenSSL's reason
+ * (X509_verify_cert_error_string()), for example "hostname mismatch".
+ * After ST_TLS_DONE, call st_tls_read() even without new input: the peer's
+ * first data can arrive with its last handshake message. */
 int st_tls_handshake(struct st_tls *tls, char *err, size_t errlen);
 
 /* Decrypts up to len bytes of plaintext into buf and sets *nread. Returns
  * ST_TLS_DONE with *nread > 0 when data was read, ST_TLS_WANT_INPUT with
- * *nread 0 when the peer must send more first, ST_TLS_CLOSED when the peer
- * sent close_notify, or ST_ETLS. Call it in a loop until it stops returning
- * data, because one record can fill several buffers. Drives the handshake
- * too if it is not complete. */
+ * *nread 0 when the peer must send more first, ST_TLS_WANT_OUTPUT when the
+ * output ring must be drained first (a TLS 1.3 key update can need a
+ * reply), ST_TLS_CLOSED when the peer sent close_notify, or ST_ETLS. Call
+ * it in a loop until it stops returning data, because one record can fill
+ * several buffers. Drives the handshake too if it is not complete. */
 int st_tls_read(struct st_tls *tls, void *buf, size_t len, size_t *nread,
                 char *err, size_t errlen);
 
@@ -133,7 +139,8 @@ int st_tls_write(struct st_tls *tls, const void *data, size_t len,
                  size_t *written, char *err, size_t errlen);
 
 /* Sends close_notify: the alert appears in st_tls_out(). Call it once; the
- * peer's close_notify is not awaited. Returns 0 or ST_ETLS. */
+ * peer's close_notify is not awaited. Before the handshake is complete it
+ * sends nothing. Returns 0 or ST_ETLS. */
 int st_tls_shutdown(struct st_tls *tls, char *err, size_t errlen);
 
 /* Sets *data to ciphertext waiting to be sent and returns its length (0
@@ -158,8 +165,8 @@ int st_tls_handshake_done(const struct st_tls *tls);
 const char *st_tls_sni(const struct st_tls *tls);
 
 /* The host the session was created with, normalized: lowercase, without
- * brackets or trailing dot. On the server side this is the CONNECT host.
- * Valid until st_tls_free(). */
+ * brackets or trailing dot. On the server side this is the CONNECT host,
+ * or NULL when none was given. Valid until st_tls_free(). */
 const char *st_tls_host(const struct st_tls *tls);
 
 /* The ALPN protocol agreed in the handshake ("http/1.1"), or NULL when
