@@ -318,7 +318,7 @@ void st_http_parser_next(struct st_http_parser *p) {
 /* Hop-by-hop fields that every proxy removes (RFC 9110 section 7.6.1),
  * besides Connection, Upgrade and the fields Connection names. */
 static const char *const hop_fields[] = {
-  "proxy-connection", "keep-alive", "te", "trailer", "transfer-encoding",
+  "proxy-connection", "keep-alive", "te", "transfer-encoding",
   "proxy-authorization", "proxy-authenticate",
 };
 

@@ -100,7 +100,7 @@ int st_http_parser_eof(struct st_http_parser *p);
 void st_http_parser_next(struct st_http_parser *p);
 
 /* Returns 1 when field i is hop-by-hop: Connection and every field it
- * names, Proxy-Connection, Keep-Alive, TE, Trailer, Transfer-Encoding,
+ * names, Proxy-Connection, Keep-Alive, TE, Transfer-Encoding,
  * Proxy-Authorization, Proxy-Authenticate, and Upgrade unless
  * keep_upgrade. */
 int st_http_is_hop_by_hop(const struct st_headers *h, size_t i,

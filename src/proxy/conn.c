@@ -230,8 +230,9 @@ void st__conn_update_reading(struct conn *c) {
                   c->inbuf.len == 0 &&
                   c->ex.req_pending.len < ST_PROXY_HIGH_WATER &&
                   up_backlog < ST_PROXY_HIGH_WATER;
-    up_want = up != NULL && up->state == UP_READY &&
-              client_backlog < ST_PROXY_HIGH_WATER;
+    up_want = up != NULL && (up->state == UP_HANDSHAKE ||
+                             (up->state == UP_READY &&
+                              client_backlog < ST_PROXY_HIGH_WATER));
     break;
   case MODE_CONNECTING:
     up_want = 0;
