@@ -99,19 +99,19 @@ while read -r line; do
 done <<<"$CASES"
 
 # HEAD: the head arrives with its length and no body.
-head=$(curl -s -m 5 -x "http://$PROXY_p" -I "http://127.0.0.1:$PORT_plain/head")
+head=$(curl -s -m 5 -x "http://$PROXY_p" -I "http://127.0.0.1:$PORT_plain/head?again")
 check_has "head: Content-Length kept" "Content-Length: 11" "$head"
 
 # Compressed bodies reach the client as sent, not decoded.
 curl -s -m 5 -x "http://$PROXY_p" -D "$TMP/gz.head" -o "$TMP/gz.body" \
-  "http://127.0.0.1:$PORT_plain/gzip"
+  "http://127.0.0.1:$PORT_plain/gzip?raw"
 check_has "gzip: encoding kept" "Content-Encoding: gzip" "$(cat "$TMP/gz.head")"
 check_eq "gzip: raw bytes" "$(printf '%s' "$TEXT" | hex)" \
   "$(gzip -dc "$TMP/gz.body" | hex)"
 
 # HTML that was compressed reaches the client decoded and re-framed.
 curl -s -m 5 -x "http://$PROXY_p" -D "$TMP/hg.head" -o /dev/null \
-  "http://127.0.0.1:$PORT_plain/html-gzip"
+  "http://127.0.0.1:$PORT_plain/html-gzip?headers"
 check_lacks "html-gzip: no Content-Encoding" "Content-Encoding" "$(cat "$TMP/hg.head")"
 check_has "html-gzip: chunked" "Transfer-Encoding: chunked" "$(cat "$TMP/hg.head")"
 
@@ -234,7 +234,7 @@ check_eq "continue: request body recorded" "xyz" \
 check_eq "head: method and version" "HEAD|HTTP/1.1|HTTP/1.1" \
   "$(q "SELECT flow_request_method, flow_request_http_version,
         flow_response_http_version FROM flows
-        WHERE flow_request_url LIKE 'http:%/head'")"
+        WHERE flow_request_pretty_url = 'http://127.0.0.1:$PORT_plain/head'")"
 check_eq "https: pretty url, host and port" \
   "https://origin.test/html|127.0.0.1|$PORT_tls" \
   "$(q "SELECT flow_request_pretty_url, flow_request_host, flow_request_port
