@@ -453,13 +453,13 @@ void st__conn_on_eof(struct conn *c) {
 void st__conn_on_error(struct conn *c, int code, const char *what) {
   if (c->closing)
     return;
-  st_log_debug("proxy", "conn=%llu: client %s failed: %s",
-               (unsigned long long)c->id, what,
-               code == ST_ETLS ? what : st_strerror(code));
   if (code == ST_ETLS)
     st_log_info("proxy", "conn=%llu host=%s: client TLS failed: %s",
                 (unsigned long long)c->id,
                 c->tunnel_host ? c->tunnel_host : "-", what);
+  else
+    st_log_debug("proxy", "conn=%llu: client %s failed: %s",
+                 (unsigned long long)c->id, what, st_strerror(code));
   st__conn_close(c);
 }
 
