@@ -19,7 +19,7 @@
 #include "http/headers.h"
 
 /* Bytes a request or response head may take, request line included. A
- * larger request head is answered with 431. */
+ * larger request head is rejected with 431. */
 #define ST_HTTP_MAX_HEAD (64 * 1024)
 
 struct st_http_msg {
@@ -87,7 +87,7 @@ void st_http_parser_cleanup(struct st_http_parser *p);
  * message stay with the caller. Returns ST_EPARSE for malformed input or
  * request smuggling (both Transfer-Encoding and Content-Length, or two
  * different Content-Lengths), ST_ELIMIT for a head over ST_HTTP_MAX_HEAD,
- * or a callback's code; p->reason then says what was wrong. */
+ * or a callback's code; p->reason then describes the problem. */
 long st_http_parser_feed(struct st_http_parser *p, const char *data,
                          size_t n);
 

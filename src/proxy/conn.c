@@ -14,7 +14,7 @@
 
 /* Leftover plaintext kept while a request is in progress: pipelined
  * requests and early tunnel bytes. Reading stops while it is not empty,
- * so one read's worth past a head is the most it holds in practice. */
+ * so in practice it contains at most one read past a head. */
 #define INBUF_MAX (ST_HTTP_MAX_HEAD + 2 * ST_PROXY_READ_SIZE)
 
 enum {
@@ -341,6 +341,11 @@ static void sniff(struct conn *c, const char *data, size_t n) {
 
 /* Relays the rest of a CONNECT or an upgraded connection unchanged and
  * records its handshake. */
+void st__conn_touch(struct conn *c) {
+  set_timer(c, TIMER_IDLE);
+}
+
+
 void st__conn_tunnel_start(struct conn *c) {
   c->mode = MODE_TUNNEL;
   st__exchange_record(c, 1);

@@ -199,6 +199,9 @@ void st__conn_fail(struct conn *c, int status, const char *fmt, ...)
 int st__conn_send(struct conn *c, const char *data, size_t n);
 void st__conn_tunnel_start(struct conn *c);
 
+/* Restarts the idle timeout of a tunnel that just carried bytes. */
+void st__conn_touch(struct conn *c);
+
 /* upstream.c */
 int st__upstream_open(struct conn *c, const char *host, int port, int tls);
 void st__upstream_detach(struct upstream **up);

@@ -136,7 +136,9 @@ static void on_connected(uv_connect_t *req, int status) {
 }
 
 
-/* Picks the address to connect to: the first IPv4 one, else the first. */
+/* Picks the address to connect to: the first IPv4 one, else the first.
+ * NOTE: only that one address is tried; when it refuses, the client gets
+ * a 502 even if another address of the host would answer. */
 static const struct addrinfo *pick_address(const struct addrinfo *list) {
   for (const struct addrinfo *a = list; a != NULL; a = a->ai_next) {
     if (a->ai_family == AF_INET)
@@ -263,15 +265,12 @@ int st__upstream_open(struct conn *c, const char *host, int port, int tls) {
 
 
 static void response_error(struct upstream *up, long rc) {
-  struct conn *c = up->conn;
-
   if (rc == ST_EPARSE || rc == ST_ELIMIT)
     fail(up, 502, "invalid response from %s: %s", up->host,
          up->parser.reason);
-  else if (rc == ST_EPARSE || rc < 0)
+  else
     fail(up, 502, "relaying the response from %s failed: %s", up->host,
          st_strerror((int)rc));
-  (void)c;
 }
 
 
@@ -288,10 +287,12 @@ void st__upstream_on_data(struct upstream *up, const char *data, size_t n) {
     st__conn_tunnel_start(c);
   }
   if (c->mode == MODE_TUNNEL) {
-    if (st__conn_send(c, data, n) != 0)
+    if (st__conn_send(c, data, n) != 0) {
       st__conn_close(c);
-    else
-      st__conn_update_reading(c);
+      return;
+    }
+    st__conn_touch(c);
+    st__conn_update_reading(c);
     return;
   }
   if (!ex->active || ex->resp_done || ex->magic) {
@@ -361,6 +362,8 @@ void st__upstream_on_eof(struct upstream *up) {
     st__conn_close(c);
     return;
   }
+  /* NOTE: a request sent on a reused keep-alive connection that the origin
+   * closed at the same moment is not retried; the client gets this 502. */
   fail(up, 502, "%s:%d closed the connection without a response",
        up->host, up->port);
 }

@@ -93,7 +93,8 @@ check_has "curl gzip from nginx: still compressed on the wire" \
   "Content-Encoding: gzip" "$(cat "$TMP/long.head")"
 
 # Headless Chromium, trusting the proxy's CA through an NSS database in a
-# fresh HOME. It sends loopback through a proxy only when told to.
+# fresh HOME. It sends loopback through a proxy only with
+# --proxy-bypass-list='<-loopback>'.
 export HOME=$TMP/home
 mkdir -p "$HOME/.pki/nssdb"
 certutil -N -d "sql:$HOME/.pki/nssdb" --empty-password

@@ -1,5 +1,5 @@
-# End-to-end: what the proxy answers when the request or the origin is
-# wrong (400, 407, 431, 502, 504), its timeouts, and that none of this
+# End-to-end: the responses the proxy sends when the request or the origin
+# is wrong (400, 407, 431, 502, 504), its timeouts, and that none of this
 # stops it from serving the next client.
 BIN=${1:?usage: bash proxy_errors.sh STRATOSPHERE_BINARY}
 . "${ST_SOURCE_DIR:-.}/tests/fixtures/proxy_env.sh"

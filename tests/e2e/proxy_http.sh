@@ -24,8 +24,8 @@ CA=$TMP/p/ca/ca.pem
 
 # Cases: name | path | curl options | client body | status | content type
 # | recorded response body. A client body "banner:TAG" means the banner
-# must follow TAG and the body without it must equal the recorded one;
-# "-" as status means nothing may be recorded; bodies named @X are the
+# must follow TAG, and the body without it must equal the recorded one.
+# A status "-" means nothing may be recorded. Bodies named @X are the
 # variables above.
 CASES='
 html|/html||banner:<body class="x">|200|text/html; charset=utf-8|@HTML
