@@ -121,6 +121,41 @@ static int64_t parse_length(const char *v, size_t n) {
 }
 
 
+/* Checks that every field name of h is a token (RFC 9110 section 5.6.2)
+ * and drops the whitespace that ends a value, which is not part of it.
+ * Debian's http-parser is built without HTTP_PARSER_STRICT and lets spaces
+ * into names: "Content-Length : 5" would be relayed to a server that may
+ * frame the body by it while this proxy does not, and a name starting with
+ * a space would continue the previous line there. A value that an
+ * obs-fold continued may end in a tab, which the next hop may reject in a
+ * Content-Length. Returns 1, or 0 with p->reason set. */
+static int check_fields(struct st_http_parser *p, struct st_headers *h,
+                        const char *what) {
+  static const char tchar[] = "!#$%&'*+-.^_`|~";
+
+  for (size_t i = 0; i < h->count; i++) {
+    struct st_header *f = &h->items[i];
+    const char *name = st_headers_name(h, i);
+    const char *value = st_headers_value(h, i);
+
+    for (size_t k = 0; k < f->name_len; k++) {
+      unsigned char c = (unsigned char)name[k];
+
+      if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+          (c >= 'A' && c <= 'Z') || (c != '\0' && strchr(tchar, c)))
+        continue;
+      snprintf(p->reason, sizeof(p->reason),
+               "invalid character 0x%02x in a %s field name", c, what);
+      return 0;
+    }
+    while (f->value_len > 0 && (value[f->value_len - 1] == ' ' ||
+                                value[f->value_len - 1] == '\t'))
+      f->value_len--;
+  }
+  return 1;
+}
+
+
 /* Rejects a request whose body length two fields disagree on. http-parser
  * already rejects most of these; this check keeps the rule in one place
  * whatever the library version does. */
@@ -166,6 +201,10 @@ static int on_headers_complete(http_parser *hp) {
   msg->keep_alive = http_should_keep_alive(hp);
   msg->upgrade = hp->upgrade;
 
+  if (!check_fields(p, &msg->headers, "header")) {
+    p->cb_error = ST_EPARSE;
+    return -1;
+  }
   if (msg->is_request) {
     rc = check_smuggling(p);
     if (rc != 0) {
@@ -198,6 +237,10 @@ static int on_message_complete(http_parser *hp) {
   struct st_http_parser *p = parser_of(hp);
   int rc;
 
+  if (!check_fields(p, &p->msg.trailers, "trailer")) {
+    p->cb_error = ST_EPARSE;
+    return -1;
+  }
   p->in_message = 0;
   p->done = 1;
   /* The flags are final only now: an upgrade seen in the head may have
@@ -365,6 +408,12 @@ int st_http_is_hop_by_hop(const struct st_headers *h, size_t i,
     if (st_headers_name_is(name, n, hop_fields[k]))
       return 1;
   }
+  /* "Connection: content-length" must not make the proxy drop the field
+   * that frames the body it forwards: the next hop would read the body
+   * as another message (request smuggling). Host routes the request. */
+  if (st_headers_name_is(name, n, "content-length") ||
+      st_headers_name_is(name, n, "host"))
+    return 0;
   return named_by_connection(h, name, n);
 }
 

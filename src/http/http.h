@@ -84,9 +84,10 @@ void st_http_parser_cleanup(struct st_http_parser *p);
 
 /* Parses up to n bytes and returns how many were consumed. Stops early,
  * with p->done set, after each complete message, so bytes of a pipelined
- * message stay with the caller. Returns ST_EPARSE for malformed input or
- * request smuggling (both Transfer-Encoding and Content-Length, or two
- * different Content-Lengths), ST_ELIMIT for a head over ST_HTTP_MAX_HEAD,
+ * message stay with the caller. Returns ST_EPARSE for malformed input
+ * (a field name that is not a token included) or request smuggling (both
+ * Transfer-Encoding and Content-Length, or two different
+ * Content-Lengths), ST_ELIMIT for a head over ST_HTTP_MAX_HEAD,
  * or a callback's code; p->reason then describes the problem. */
 long st_http_parser_feed(struct st_http_parser *p, const char *data,
                          size_t n);
@@ -100,9 +101,9 @@ int st_http_parser_eof(struct st_http_parser *p);
 void st_http_parser_next(struct st_http_parser *p);
 
 /* Returns 1 when field i is hop-by-hop: Connection and every field it
- * names, Proxy-Connection, Keep-Alive, TE, Transfer-Encoding,
- * Proxy-Authorization, Proxy-Authenticate, and Upgrade unless
- * keep_upgrade. */
+ * names except Content-Length and Host, Proxy-Connection, Keep-Alive, TE,
+ * Transfer-Encoding, Proxy-Authorization, Proxy-Authenticate, and Upgrade
+ * unless keep_upgrade. */
 int st_http_is_hop_by_hop(const struct st_headers *h, size_t i,
                           int keep_upgrade);
 
