@@ -16,14 +16,15 @@ struct st_decoder {
   enum st_decode_encoding enc;
   int started;      /* zlib: inflateInit2 has run */
   int ended;        /* the compressed stream reached its end */
-  int member_end;   /* gzip: a member ended with the input; another may
-                     * follow */
+  int member_end;   /* gzip, zstd: a member or frame ended with the input;
+                     * another may follow */
   unsigned char head[2];  /* deflate: first bytes, to tell zlib from raw */
   size_t head_len;
   z_stream z;
   BrotliDecoderState *br;
   ZSTD_DStream *zs;
   size_t zstd_hint; /* last ZSTD_decompressStream return: 0 = frame done */
+  int frame_seen;   /* zstd: the first frame's first byte was checked */
   char out[OUT_CHUNK];
 };
 
@@ -234,11 +235,33 @@ static int feed_br(struct st_decoder *d, const char *in, size_t n,
 }
 
 
+/* Returns 1 when c can start a zstd frame: the magic number 0xFD2FB528 or
+ * a skippable frame's 0x184D2A5?, both little-endian (RFC 8878). */
+static int starts_zstd_frame(unsigned char c) {
+  return c == 0x28 || (c & 0xf0) == 0x50;
+}
+
+
 static int feed_zstd(struct st_decoder *d, const char *in, size_t n,
                      st_decode_sink sink, void *ud, char *err,
                      size_t errlen) {
   ZSTD_inBuffer input = { in, n, 0 };
 
+  if (d->ended || n == 0)
+    return 0;
+  if (!d->frame_seen || d->member_end) {
+    /* libzstd also decodes its pre-1.0 formats, whose magic numbers
+     * start with 0x22 to 0x27 and which no HTTP server sends. */
+    if (!starts_zstd_frame((unsigned char)in[0])) {
+      if (!d->frame_seen)
+        return st_seterr(err, errlen, ST_EPARSE, "invalid zstd data: "
+                         "the body does not start with a zstd frame");
+      d->ended = 1;  /* bytes after the last frame are ignored */
+      return 0;
+    }
+    d->frame_seen = 1;
+    d->member_end = 0;
+  }
   /* Loop while input remains or the last call filled the output, which
    * means zstd may hold more decoded bytes. */
   for (;;) {
@@ -254,6 +277,19 @@ static int feed_zstd(struct st_decoder *d, const char *in, size_t n,
       rc = sink(ud, d->out, output.pos);
       if (rc < 0)
         return rc;
+    }
+    if (r == 0) {
+      /* A frame ended and is flushed. Another frame may follow, as
+       * another gzip member may; anything else is ignored. */
+      if (input.pos == input.size) {
+        d->member_end = 1;
+        break;
+      }
+      if (!starts_zstd_frame(((const unsigned char *)in)[input.pos])) {
+        d->ended = 1;
+        break;
+      }
+      continue;
     }
     if (input.pos == input.size && output.pos < output.size)
       break;

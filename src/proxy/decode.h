@@ -34,7 +34,9 @@ void st_decoder_free(struct st_decoder **d);
 /* Decodes n bytes, passing the output to sink in pieces of up to 16 KiB.
  * Returns 0, ST_EPARSE for corrupt input (err says why), ST_ENOMEM, or
  * the sink's negative code. Bytes after the end of the compressed stream
- * are ignored, except that further gzip members are decoded too. */
+ * are ignored, except that further gzip members and zstd frames are
+ * decoded too. A zstd body must start with a frame of the RFC 8878
+ * format. */
 int st_decoder_feed(struct st_decoder *d, const char *in, size_t n,
                     st_decode_sink sink, void *ud, char *err,
                     size_t errlen);
