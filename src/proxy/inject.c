@@ -4,22 +4,50 @@
 
 #include "util/err.h"
 
+/* The states of the HTML tokenizer (WHATWG HTML, section 13.2.5) that
+ * decide where a tag starts and ends; characters and entities do not
+ * matter here. */
 enum {
   S_DATA,
   S_LT,          /* after '<' */
   S_TAG_NAME,
-  S_IN_TAG,      /* attributes, until '>' */
+  S_IN_TAG,      /* before an attribute name, until '>' */
+  S_ATTR_NAME,
+  S_AFTER_NAME,  /* after an attribute name, before '=' or the next */
+  S_BEFORE_VALUE,
+  S_UNQUOTED,    /* in an unquoted attribute value */
   S_DQ,          /* in a "quoted" attribute value */
   S_SQ,          /* in a 'quoted' attribute value */
+  S_END_LT,      /* after "</" */
+  S_END_NAME,    /* the name of an end tag, whose attributes are dropped */
   S_BANG,        /* after "<!" */
   S_BANG_DASH,   /* after "<!-" */
+  S_COMMENT_START,       /* after "<!--" */
+  S_COMMENT_START_DASH,  /* after "<!---" */
   S_COMMENT,     /* in <!-- ... --> */
   S_COMMENT_DASH1,
   S_COMMENT_DASH2,
+  S_COMMENT_BANG,        /* after "--!" */
   S_BOGUS,       /* <!DOCTYPE ...>, <?xml ...>: until '>' */
   S_RAW,         /* raw text of script, style, ... */
   S_RAW_LT,
   S_RAW_END,     /* after "</" inside raw text, matching the name */
+  /* Script data after "<!--", where "<script>" starts a double-escaped
+   * part in which "</script>" does not end the element. */
+  S_ESC_START,   /* "<!" in script data */
+  S_ESC_START_DASH,
+  S_ESC,
+  S_ESC_DASH,
+  S_ESC_DASH_DASH,
+  S_ESC_LT,
+  S_ESC_END,     /* "</" in escaped script data, matching "script" */
+  S_DESC_START,  /* "<" and letters in escaped script data */
+  S_DESC,
+  S_DESC_DASH,
+  S_DESC_DASH_DASH,
+  S_DESC_LT,
+  S_DESC_END,
+  S_GIVE_UP,     /* no <body> tag can be found reliably in the rest */
 };
 
 /* Elements whose content is raw text or escapable raw text in the HTML
@@ -71,7 +99,6 @@ static void start_tag(struct st_inject *inj) {
         memcmp(raw_elements[i], inj->name, inj->name_len) == 0)
       inj->raw_end = raw_elements[i];
   }
-  inj->after_eq = 0;
 }
 
 
@@ -80,7 +107,49 @@ static int end_tag(struct st_inject *inj) {
   if (inj->is_body)
     return 1;
   inj->state = inj->raw_end != NULL ? S_RAW : S_DATA;
+  /* <plaintext> has no end tag: the parser reads everything after it as
+   * text, "</plaintext>" and "<body>" included. In SVG, MathML,
+   * <select> and <frameset>, style and similar tags are no raw text
+   * elements, and some tags leave that content again, which only a tree
+   * builder can follow. A page that has such content before its <body>
+   * tag gets no banner; a frameset page has no body anyway. */
+  if ((inj->raw_end != NULL && strcmp(inj->raw_end, "plaintext") == 0) ||
+      (inj->name_len == 3 && memcmp(inj->name, "svg", 3) == 0) ||
+      (inj->name_len == 4 && memcmp(inj->name, "math", 4) == 0) ||
+      (inj->name_len == 6 && memcmp(inj->name, "select", 6) == 0) ||
+      (inj->name_len == 8 && memcmp(inj->name, "frameset", 8) == 0))
+    inj->state = S_GIVE_UP;
   return 0;
+}
+
+
+enum { MATCH_FAILED, MATCH_MORE, MATCH_DONE };
+
+
+/* Matches c, the next byte after "<" or "</", against name: MATCH_MORE
+ * while the letters so far begin name, MATCH_DONE at whitespace, '/' or
+ * '>' right after all of name, MATCH_FAILED otherwise. */
+static int match_name(struct st_inject *inj, char c, const char *name) {
+  size_t len = strlen(name);
+
+  if ((size_t)inj->raw_index == len && (is_space(c) || c == '>' || c == '/'))
+    return MATCH_DONE;
+  if ((size_t)inj->raw_index < len && lower(c) == name[inj->raw_index]) {
+    inj->raw_index++;
+    return MATCH_MORE;
+  }
+  return MATCH_FAILED;
+}
+
+
+static int scan(struct st_inject *inj, char c);
+
+
+/* Moves to state and scans c again there, as the tokenizer's "reconsume"
+ * does. */
+static int reconsume(struct st_inject *inj, int state, char c) {
+  inj->state = state;
+  return scan(inj, c);
 }
 
 
@@ -97,8 +166,10 @@ static int scan(struct st_inject *inj, char c) {
     inj->raw_end = NULL;
     if (c == '!') {
       inj->state = S_BANG;
-    } else if (c == '/' || c == '?') {
-      inj->state = S_BOGUS;  /* end tags and processing instructions */
+    } else if (c == '/') {
+      inj->state = S_END_LT;
+    } else if (c == '?') {
+      inj->state = S_BOGUS;  /* processing instructions */
     } else if (is_alpha(c)) {
       inj->name[inj->name_len++] = lower(c);
       inj->state = S_TAG_NAME;
@@ -117,28 +188,87 @@ static int scan(struct st_inject *inj, char c) {
     if (inj->name_len < sizeof(inj->name))
       inj->name[inj->name_len++] = lower(c);
     return 0;
+  case S_END_LT:
+    if (is_alpha(c))
+      inj->state = S_END_NAME;
+    else
+      inj->state = c == '>' ? S_DATA : S_BOGUS;
+    return 0;
+  case S_END_NAME:
+    if (c == '>')
+      inj->state = S_DATA;
+    else if (is_space(c) || c == '/')
+      inj->state = S_IN_TAG;  /* is_body and raw_end are clear */
+    return 0;
   case S_IN_TAG:
+    /* '/' may start "/>"; otherwise it is dropped, as the tokenizer's
+     * self-closing start tag state does. A '=' here starts a name. */
     if (c == '>')
       return end_tag(inj);
-    if (inj->after_eq && c == '"')
+    if (!is_space(c) && c != '/')
+      inj->state = S_ATTR_NAME;
+    return 0;
+  case S_ATTR_NAME:
+    if (c == '>')
+      return end_tag(inj);
+    if (is_space(c))
+      inj->state = S_AFTER_NAME;
+    else if (c == '/')
+      inj->state = S_IN_TAG;
+    else if (c == '=')
+      inj->state = S_BEFORE_VALUE;
+    return 0;
+  case S_AFTER_NAME:
+    if (c == '>')
+      return end_tag(inj);
+    if (c == '/')
+      inj->state = S_IN_TAG;
+    else if (c == '=')
+      inj->state = S_BEFORE_VALUE;
+    else if (!is_space(c))
+      inj->state = S_ATTR_NAME;
+    return 0;
+  case S_BEFORE_VALUE:
+    if (c == '>')
+      return end_tag(inj);
+    if (c == '"')
       inj->state = S_DQ;
-    else if (inj->after_eq && c == '\'')
+    else if (c == '\'')
       inj->state = S_SQ;
-    if (!is_space(c))
-      inj->after_eq = c == '=';
+    else if (!is_space(c))
+      inj->state = S_UNQUOTED;
+    return 0;
+  case S_UNQUOTED:
+    if (c == '>')
+      return end_tag(inj);
+    if (is_space(c))
+      inj->state = S_IN_TAG;
     return 0;
   case S_DQ:
   case S_SQ:
-    if (c == (inj->state == S_DQ ? '"' : '\'')) {
+    /* After the closing quote the tokenizer expects whitespace, '/' or
+     * '>', and reads anything else as the next attribute's name. */
+    if (c == (inj->state == S_DQ ? '"' : '\''))
       inj->state = S_IN_TAG;
-      inj->after_eq = 0;
-    }
     return 0;
   case S_BANG:
     inj->state = c == '-' ? S_BANG_DASH : c == '>' ? S_DATA : S_BOGUS;
     return 0;
   case S_BANG_DASH:
-    inj->state = c == '-' ? S_COMMENT : c == '>' ? S_DATA : S_BOGUS;
+    inj->state = c == '-' ? S_COMMENT_START : c == '>' ? S_DATA : S_BOGUS;
+    return 0;
+  case S_COMMENT_START:
+    /* "<!-->" and "<!--->" are complete, empty comments. */
+    if (c == '-')
+      inj->state = S_COMMENT_START_DASH;
+    else
+      inj->state = c == '>' ? S_DATA : S_COMMENT;
+    return 0;
+  case S_COMMENT_START_DASH:
+    if (c == '-')
+      inj->state = S_COMMENT_DASH2;
+    else
+      inj->state = c == '>' ? S_DATA : S_COMMENT;
     return 0;
   case S_COMMENT:
     if (c == '-')
@@ -150,8 +280,16 @@ static int scan(struct st_inject *inj, char c) {
   case S_COMMENT_DASH2:
     if (c == '>')
       inj->state = S_DATA;
+    else if (c == '!')
+      inj->state = S_COMMENT_BANG;  /* "--!>" ends a comment too */
     else if (c != '-')
       inj->state = S_COMMENT;
+    return 0;
+  case S_COMMENT_BANG:
+    if (c == '-')
+      inj->state = S_COMMENT_DASH1;
+    else
+      inj->state = c == '>' ? S_DATA : S_COMMENT;
     return 0;
   case S_BOGUS:
     if (c == '>')
@@ -163,24 +301,95 @@ static int scan(struct st_inject *inj, char c) {
     return 0;
   case S_RAW_LT:
     inj->raw_index = 0;
-    inj->state = c == '/' ? S_RAW_END : c == '<' ? S_RAW_LT : S_RAW;
+    if (c == '/')
+      inj->state = S_RAW_END;
+    else if (c == '!' && strcmp(inj->raw_end, "script") == 0)
+      inj->state = S_ESC_START;
+    else
+      return reconsume(inj, S_RAW, c);
     return 0;
-  case S_RAW_END: {
-    size_t len = strlen(inj->raw_end);
-
-    if ((size_t)inj->raw_index == len &&
-        (is_space(c) || c == '>' || c == '/')) {
+  case S_RAW_END:
+  case S_ESC_END:
+    switch (match_name(inj, c, inj->raw_end)) {
+    case MATCH_DONE:
       inj->raw_end = NULL;
       inj->is_body = 0;
-      inj->state = c == '>' ? S_DATA : S_BOGUS;
-    } else if ((size_t)inj->raw_index < len &&
-               lower(c) == inj->raw_end[inj->raw_index]) {
-      inj->raw_index++;
-    } else {
-      inj->state = c == '<' ? S_RAW_LT : S_RAW;
+      inj->state = c == '>' ? S_DATA : S_IN_TAG;
+      return 0;
+    case MATCH_MORE:
+      return 0;
+    default:
+      return reconsume(inj, inj->state == S_RAW_END ? S_RAW : S_ESC, c);
     }
+  case S_ESC_START:
+    if (c != '-')
+      return reconsume(inj, S_RAW, c);
+    inj->state = S_ESC_START_DASH;
     return 0;
-  }
+  case S_ESC_START_DASH:
+    if (c != '-')
+      return reconsume(inj, S_RAW, c);
+    inj->state = S_ESC_DASH_DASH;
+    return 0;
+  case S_ESC:
+  case S_ESC_DASH:
+  case S_ESC_DASH_DASH:
+    if (c == '<')
+      inj->state = S_ESC_LT;
+    else if (c == '-')
+      inj->state = inj->state == S_ESC ? S_ESC_DASH : S_ESC_DASH_DASH;
+    else if (c == '>' && inj->state == S_ESC_DASH_DASH)
+      inj->state = S_RAW;  /* "-->" */
+    else
+      inj->state = S_ESC;
+    return 0;
+  case S_ESC_LT:
+    inj->raw_index = 0;
+    if (c == '/') {
+      inj->state = S_ESC_END;
+      return 0;
+    }
+    return reconsume(inj, is_alpha(c) ? S_DESC_START : S_ESC, c);
+  case S_DESC_START:
+    switch (match_name(inj, c, "script")) {
+    case MATCH_DONE:
+      inj->state = S_DESC;
+      return 0;
+    case MATCH_MORE:
+      return 0;
+    default:
+      return reconsume(inj, S_ESC, c);
+    }
+  case S_DESC:
+  case S_DESC_DASH:
+  case S_DESC_DASH_DASH:
+    if (c == '<')
+      inj->state = S_DESC_LT;
+    else if (c == '-')
+      inj->state = inj->state == S_DESC ? S_DESC_DASH : S_DESC_DASH_DASH;
+    else if (c == '>' && inj->state == S_DESC_DASH_DASH)
+      inj->state = S_RAW;  /* "-->" */
+    else
+      inj->state = S_DESC;
+    return 0;
+  case S_DESC_LT:
+    inj->raw_index = 0;
+    if (c != '/')
+      return reconsume(inj, S_DESC, c);
+    inj->state = S_DESC_END;
+    return 0;
+  case S_DESC_END:
+    switch (match_name(inj, c, "script")) {
+    case MATCH_DONE:
+      inj->state = S_ESC;
+      return 0;
+    case MATCH_MORE:
+      return 0;
+    default:
+      return reconsume(inj, S_DESC, c);
+    }
+  case S_GIVE_UP:
+    return 0;
   }
   return 0;
 }
@@ -206,17 +415,17 @@ static int release(struct st_inject *inj, size_t at, st_decode_sink sink,
 
 int st_inject_feed(struct st_inject *inj, const char *data, size_t n,
                    st_decode_sink sink, void *ud) {
+  size_t room, take;
   int rc;
 
   if (inj->done)
     return n > 0 ? sink(ud, data, n) : 0;
 
-  rc = st_dynbuf_append(&inj->held, data, n);
-  if (rc == ST_ELIMIT) {
-    /* No <body> within the limit: give up and stream the page as is. */
-    rc = release(inj, inj->held.len, sink, ud);
-    return rc == 0 && n > 0 ? sink(ud, data, n) : rc;
-  }
+  /* Only what fits within the limit is held and scanned, so where reads
+   * split the page does not decide whether a <body> tag is found. */
+  room = inj->held.max - inj->held.len;
+  take = n < room ? n : room;
+  rc = st_dynbuf_append(&inj->held, data, take);
   if (rc != 0)
     return rc;
 
@@ -224,8 +433,14 @@ int st_inject_feed(struct st_inject *inj, const char *data, size_t n,
     char c = inj->held.data[inj->scanned++];
     if (scan(inj, c)) {
       inj->inserted = 1;
-      return release(inj, inj->scanned, sink, ud);
+      rc = release(inj, inj->scanned, sink, ud);
+      return rc == 0 && take < n ? sink(ud, data + take, n - take) : rc;
     }
+  }
+  if (take < n) {
+    /* No <body> within the limit: give up and stream the page as is. */
+    rc = release(inj, inj->held.len, sink, ud);
+    return rc == 0 ? sink(ud, data + take, n - take) : rc;
   }
   return 0;
 }

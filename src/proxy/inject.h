@@ -3,6 +3,11 @@
  * quoted attribute values and the raw text of script, style and similar
  * elements, so a "<body>" inside them is not taken for the real one.
  *
+ * The scanner follows the HTML tokenizer's tag, attribute, comment and
+ * script data states. It does not build a tree, so a document with
+ * <plaintext>, <svg>, <math>, <select> or <frameset> before its <body>
+ * tag passes through unchanged.
+ *
  * Bytes are held back until the tag's closing '>' is seen; a document
  * whose tag has not appeared within the limit, or that has none, passes
  * through unchanged. Proxy loop thread; one injector per response. */
@@ -22,7 +27,6 @@ struct st_inject {
   int state;
   int done;                /* inserted, or gave up: pass bytes through */
   int inserted;
-  int after_eq;            /* in a tag, the last non-space byte was '=' */
   int is_body;             /* the tag being scanned is <body> */
   int raw_index;           /* raw text: index into the end tag's name */
   char name[16];           /* tag name being read, lowercase */
