@@ -13,6 +13,7 @@
 #include <lua-cjson.h>
 #include <lualib.h>
 
+#include "script/dblib.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -26,6 +27,13 @@
 /* C modules that `require` finds in every state, sandboxed or not. */
 static const luaL_Reg core_modules[] = {
   { "cjson", luaopen_cjson },
+  { NULL, NULL },
+};
+
+/* C modules that only full states (the REPL, `stratosphere lua`) find,
+ * because they reach files beyond what an extractor is given. */
+static const luaL_Reg full_modules[] = {
+  { "stratosphere.core.db", luaopen_stratosphere_core_db },
   { NULL, NULL },
 };
 
@@ -346,9 +354,13 @@ static void set_package_path(lua_State *L) {
 }
 
 
-static void add_preloads(lua_State *L) {
+static void add_preloads(lua_State *L, int sandbox) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (const luaL_Reg *m = core_modules; m->name != NULL; m++) {
+    lua_pushcfunction(L, m->func);
+    lua_setfield(L, -2, m->name);
+  }
+  for (const luaL_Reg *m = full_modules; !sandbox && m->name != NULL; m++) {
     lua_pushcfunction(L, m->func);
     lua_setfield(L, -2, m->name);
   }
@@ -366,7 +378,7 @@ static int setup_state(lua_State *L) {
   else
     luaL_openlibs(L);
   set_package_path(L);
-  add_preloads(L);
+  add_preloads(L, sandbox);
   luaL_newlib(L, log_functions);
   lua_setglobal(L, "log");
   if (sandbox)
