@@ -16,7 +16,7 @@ local DEFAULTS = {
   max_top_string = 4000,  -- bytes of a string printed on its own
   max_items = 50,     -- entries of one table shown
   max_rows = 100,     -- rows of a text table shown
-  max_cell = 40,      -- characters of a text table cell
+  max_cell = 60,      -- characters of a text table cell
   width = 78,         -- a table fits on one line up to this width
 }
 
@@ -304,7 +304,8 @@ local M = {}
 
 --- Formats a list of rows as an aligned text table.
 -- rows: a list of tables keyed by column name; columns: the names in
--- order (default: the result's own order, else the sorted keys).
+-- order (default: the result's own order, else the sorted keys). A
+-- `footer` string in the list's metatable is printed below the table.
 -- Returns the text, without a final newline.
 function M.rows(rows, columns, opts)
   opts = options(opts)
@@ -348,6 +349,10 @@ function M.rows(rows, columns, opts)
     out[#out + 1] = string.format("... %d more rows", #rows - shown)
   end
   out[#out + 1] = string.format("(%d row%s)", #rows, #rows == 1 and "" or "s")
+  local mt = getmetatable(rows)
+  if type(mt) == "table" and type(mt.footer) == "string" then
+    out[#out + 1] = mt.footer
+  end
   return concat(out, "\n")
 end
 

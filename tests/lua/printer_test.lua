@@ -118,7 +118,7 @@ local function test_long_cells_are_cut()
   local rows = { { url = ("u"):rep(100) } }
   local text = format(rows)
   local line = text:match("\n[^\n]*\n([^\n]*)")
-  expect(("u"):rep(37) .. "...", line)
+  expect(("u"):rep(57) .. "...", line)
 end
 
 
