@@ -5,6 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lua.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+#include <uv.h>
+#include <zlib.h>
+
 #include "util/err.h"
 #include "util/log.h"
 
@@ -231,6 +237,9 @@ int st_cli_load_config(const struct st_cli_args *args, struct st_config *cfg) {
 
 static int version_run(struct st_cli_args *args) {
   printf("stratosphere %s\n", ST_VERSION);
+  printf("%s, libuv %s, %s, SQLite %s, zlib %s\n", LUA_RELEASE,
+         uv_version_string(), OpenSSL_version(OPENSSL_VERSION),
+         sqlite3_libversion(), zlibVersion());
   return ST_EXIT_OK;
 }
 

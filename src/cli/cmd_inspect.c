@@ -35,7 +35,6 @@ static int cmd_inspect(struct st_cli_args *args) {
 
 const struct st_cli_command st_cli_cmd_inspect = {
   "inspect", "[FILE]",
-  "print the flows of FILE (default: probe.db in the data folder) grouped "
-  "by\nhost, port and method, with content types, counts and time span",
+  "list the flows of a probe.db by host, method and content type",
   options, cmd_inspect,
 };

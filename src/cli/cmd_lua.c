@@ -72,8 +72,6 @@ static int cmd_lua(struct st_cli_args *args) {
 
 const struct st_cli_command st_cli_cmd_lua = {
   "lua", "[--probe FILE] [--kb FILE] SCRIPT.lua [ARGS...]",
-  "run a Lua script with the project's modules and the REPL's globals\n"
-  "(\"-\" reads standard input); the script's arguments are in the "
-  "global table arg",
+  "run a Lua script with the REPL's globals (\"-\" reads stdin)",
   options, cmd_lua,
 };

@@ -89,7 +89,6 @@ out:
 
 const struct st_cli_command st_cli_cmd_repl = {
   "repl", "[--probe FILE] [--kb FILE] [-e CODE]",
-  "open a Lua prompt with the flows (probe) and the knowledge base (kb)\n"
-  "loaded read-only, and helpers to find and try extractors on them",
+  "open a Lua prompt on the flows and the knowledge base, read-only",
   options, cmd_repl,
 };

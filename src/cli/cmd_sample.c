@@ -104,7 +104,6 @@ out:
 
 const struct st_cli_command st_cli_cmd_sample = {
   "sample", "[--since DURATION] [--host HOST] [--url-prefix PREFIX] OUT.db",
-  "save flows already recorded in probe.db into a new sample file with "
-  "the\nsame tables, for tests and for sharing",
+  "save flows already recorded into a new sample file",
   options, cmd_sample,
 };
