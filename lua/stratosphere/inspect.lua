@@ -31,6 +31,8 @@ local JSON_PREFIXES = { ")]}'", "for (;;);", "for(;;);", "while(1);", "<!--" }
 local SHOW_LINES = 60      -- lines of a response body show() prints
 local SEARCH_WIDTH = 160   -- characters of a matching line search() prints
 local LONG_LINE = 2000     -- bytes past which search() splits HTML lines
+local INLINE_WIDTH = 60    -- characters of a JSON array or object kept on
+                           -- one line by pretty_json()
 
 
 local function json_decode(text)
@@ -450,8 +452,63 @@ local function json_text(body)
 end
 
 
+-- Returns the index of the quote that ends the JSON string starting at i.
+local function string_end(text, i)
+  local j = i + 1
+  while j <= #text do
+    local c = text:sub(j, j)
+    if c == "\\" then
+      j = j + 2
+    elseif c == "\"" then
+      return j
+    else
+      j = j + 1
+    end
+  end
+  return #text
+end
+
+
+-- Returns the one-line form of the array or object opening at i when it
+-- contains no nested array or object and fits in INLINE_WIDTH characters,
+-- and the index of its closing bracket; else nil.
+local function inline_form(text, i)
+  local close = text:sub(i, i) == "{" and "}" or "]"
+  local out, j = {}, i + 1
+  local width = 0
+  while j <= #text do
+    local c = text:sub(j, j)
+    if c == "\"" then
+      local e = string_end(text, j)
+      out[#out + 1] = text:sub(j, e)
+      width = width + e - j + 1
+      j = e
+    elseif c == close then
+      return text:sub(i, i) .. concat(out) .. close, j
+    elseif c == "{" or c == "[" then
+      return nil
+    elseif c == "," then
+      out[#out + 1] = ", "
+      width = width + 2
+    elseif c == ":" then
+      out[#out + 1] = ": "
+      width = width + 2
+    elseif not c:match("%s") then
+      out[#out + 1] = c
+      width = width + 1
+    end
+    if width > INLINE_WIDTH then
+      return nil
+    end
+    j = j + 1
+  end
+  return nil
+end
+
+
 --- Re-indents JSON text two spaces a level, keeping key order and every
--- value as written. Returns the text.
+-- value as written. Arrays and objects without nested ones stay on one
+-- line when short. Returns the text.
 function M.pretty_json(text)
   local out, depth, i, n = {}, 0, 1, #text
   local function newline()
@@ -460,25 +517,14 @@ function M.pretty_json(text)
   while i <= n do
     local c = text:sub(i, i)
     if c == "\"" then
-      local j = i + 1
-      while j <= n do
-        local d = text:sub(j, j)
-        if d == "\\" then
-          j = j + 2
-        elseif d == "\"" then
-          break
-        else
-          j = j + 1
-        end
-      end
+      local j = string_end(text, i)
       out[#out + 1] = text:sub(i, j)
       i = j
     elseif c == "{" or c == "[" then
-      local close = c == "{" and "}" or "]"
-      local after = text:match("^%s*(.)", i + 1)
-      if after == close then
-        out[#out + 1] = c .. close
-        i = text:find(close, i + 1, true)
+      local inline, stop = inline_form(text, i)
+      if inline then
+        out[#out + 1] = inline
+        i = stop
       else
         out[#out + 1] = c
         depth = depth + 1
