@@ -11,11 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tls/ca.h"
 #include "util/err.h"
-
-/* <data_dir>/ca/ca.pem, the CA certificate the proxy signs with. The same
- * names are ST_CA_DIR and ST_CA_CERT_FILE in src/tls/ca.h. */
-#define CA_CERT_RELATIVE "ca/ca.pem"
 
 /* The nickname the CA gets in the temporary NSS database. */
 #define CA_NICKNAME "stratosphere-ca"
@@ -376,8 +373,9 @@ static int cmd_browser(struct st_cli_args *args) {
                 : "");
     goto out;
   }
-  snprintf(ca_path, sizeof(ca_path), "%s/%s", cfg.data_dir,
-           CA_CERT_RELATIVE);
+  /* The CA certificate the proxy signs with, <data_dir>/ca/ca.pem. */
+  snprintf(ca_path, sizeof(ca_path), "%s/%s/%s", cfg.data_dir, ST_CA_DIR,
+           ST_CA_CERT_FILE);
   if (access(ca_path, R_OK) != 0) {
     fprintf(stderr, "stratosphere browser: no CA certificate at %s; start "
                     "the recorder once (stratosphere run) so that it "
