@@ -377,9 +377,8 @@ static int cmd_browser(struct st_cli_args *args) {
   snprintf(ca_path, sizeof(ca_path), "%s/%s/%s", cfg.data_dir, ST_CA_DIR,
            ST_CA_CERT_FILE);
   if (access(ca_path, R_OK) != 0) {
-    fprintf(stderr, "stratosphere browser: no CA certificate at %s; start "
-                    "the recorder once (stratosphere run) so that it "
-                    "creates one\n", ca_path);
+    fprintf(stderr, "stratosphere browser: no CA certificate at %s; run "
+                    "'stratosphere ca' to create one\n", ca_path);
     goto out;
   }
   if (!find_executable("certutil", certutil, sizeof(certutil))) {

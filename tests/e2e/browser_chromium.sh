@@ -40,7 +40,7 @@ fake="$work/fake-chromium"
 printf '#!/bin/sh\nexit 0\n' > "$fake"
 chmod +x "$fake"
 out=$(STRATOSPHERE_CHROMIUM="$fake" "$bin" browser 2>&1)
-echo "$out" | grep -q "no CA certificate at $work/data/ca/ca.pem" ||
+echo "$out" | grep -q "no CA certificate at $work/data/ca/ca.pem; run 'stratosphere ca'" ||
   fail "no message for a missing CA: $out"
 
 if ! command -v openssl >/dev/null || ! command -v certutil >/dev/null; then
