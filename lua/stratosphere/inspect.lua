@@ -668,6 +668,32 @@ end
 -- }==================================================================
 
 
+local HELP = [[
+Flows (probe.db, read-only):
+  overview()                      flows by host, port and method
+  analyze{"Name", "other", host = "x"}
+                                  per flow: kind, size, patterns found
+  show(47)                        one flow: URL, query, bodies decoded
+  search(47, "Name")              body lines containing the patterns
+  probe:flows{host=, method=, url=, url_prefix=, content_type=, since=,
+              limit=, last=}      flow tables as extractors get them
+  probe:flow(47)                  one flow table by rowid or id
+  probe:sql("SELECT ... WHERE x = ?", value)
+Knowledge base (kb.db, read-only):
+  kb:types()                      counts by entity and relationship type
+  kb:entities{type=, limit=}      newest entities
+  kb:entity(id)                   one entity with its relationships
+  kb:sql("SELECT ...", ...)
+Extractors:
+  try "extractors/google_search.lua"
+                                  run it over the flows into a scratch
+                                  knowledge base and print what it adds
+  run "extractors/google_search.lua"
+                                  the same into kb.db
+Values print readably; printer.format(v, {depth = 8}) changes the limits.
+Files: probe %s, kb %s]]
+
+
 --- Installs probe, kb and the helpers as globals of env.
 -- opts.probe and opts.kb are file paths.
 function M.install(env, opts)
@@ -676,6 +702,11 @@ function M.install(env, opts)
   env.probe = probe
   env.kb = kb
   env.printer = printer
+
+  --- help(): the helpers and what they take.
+  function env.help()
+    say(HELP, probe.path, kb.path)
+  end
 
   --- overview(): flows grouped by host, port and method with their
   -- content types, counts and time span; returns the rows.

@@ -160,6 +160,70 @@ function Session:feed(line)
 end
 
 
+-- Adds the string keys of t that start with partial (and are functions
+-- when only_functions) to names, then those of its metatable's __index
+-- table, so methods of objects such as probe are found too.
+local function collect_keys(t, partial, only_functions, names, depth)
+  if type(t) == "table" then
+    for k, v in pairs(t) do
+      if type(k) == "string" and k:match("^[%a_][%w_]*$")
+          and k:sub(1, #partial) == partial
+          and (not only_functions or type(v) == "function") then
+        names[k] = true
+      end
+    end
+  end
+  local mt = getmetatable(t)
+  if depth < 3 and type(mt) == "table" and type(mt.__index) == "table" then
+    collect_keys(mt.__index, partial, only_functions, names, depth + 1)
+  end
+end
+
+
+local KEYWORDS = {
+  "and", "break", "do", "else", "elseif", "end", "false", "for",
+  "function", "goto", "if", "in", "local", "nil", "not", "or", "repeat",
+  "return", "then", "true", "until", "while",
+}
+
+
+--- Returns the completions of word, the text before the cursor: global
+-- names and keywords, or the fields after "a.b." and the methods after
+-- "a:", sorted.
+function Session:complete(word)
+  local path, sep, partial = word:match("^([%a_][%w_%.]*)([%.:])([%w_]*)$")
+  local names = {}
+  if path == nil then
+    partial = word:match("[%a_][%w_]*$") or ""
+    collect_keys(self.env, partial, false, names, 0)
+    for _, k in ipairs(KEYWORDS) do
+      if k:sub(1, #partial) == partial then
+        names[k] = true
+      end
+    end
+    path, sep = nil, ""
+  else
+    local value = self.env
+    for name in path:gmatch("[^%.]+") do
+      local ok, next_value = pcall(function() return value[name] end)
+      if not ok or next_value == nil then
+        return {}
+      end
+      value = next_value
+    end
+    collect_keys(value, partial, sep == ":", names, 0)
+  end
+
+  local prefix = word:sub(1, #word - #partial)
+  local out = {}
+  for k in pairs(names) do
+    out[#out + 1] = prefix .. k
+  end
+  table.sort(out)
+  return out
+end
+
+
 --- Runs a whole chunk at once, as `stratosphere repl -e CODE` does: an
 -- expression prints its value, a statement runs. Returns true, or false
 -- after printing the error.

@@ -21,6 +21,15 @@ static volatile sig_atomic_t interrupted;
  * while the loop waits for input. */
 static lua_State *volatile running;
 
+/* The state and stack index of the session that Tab completion asks, set
+ * while the interactive loop runs. */
+static lua_State *complete_state;
+static int complete_session;
+
+/* Characters that end the word being completed: not '.' or ':', so that
+ * "probe:fl" completes as one word. */
+static char word_breaks[] = " \t\n\"'`@$><=;|&{(,+-*/%^~#[]";
+
 
 /* Raises in the running Lua code at its next instruction, as the
  * standalone lua does on Ctrl-C. */
@@ -126,6 +135,49 @@ int st_repl_eval(lua_State *L, const char *code) {
 }
 
 
+/* readline's generator: returns the state-th completion of text as a
+ * malloc'd string, asking session:complete() when state is 0. */
+static char *complete_next(const char *text, int state) {
+  static char **names;
+  static size_t count, next;
+  lua_State *L = complete_state;
+
+  if (state == 0) {
+    for (size_t i = next; i < count; i++)
+      free(names[i]);
+    free(names);
+    names = NULL;
+    count = next = 0;
+    if (L == NULL)
+      return NULL;
+    lua_getfield(L, complete_session, "complete");
+    lua_pushvalue(L, complete_session);
+    lua_pushstring(L, text);
+    if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+      size_t n = (size_t)luaL_len(L, -1);
+
+      names = calloc(n ? n : 1, sizeof(*names));
+      for (size_t i = 1; names != NULL && i <= n; i++) {
+        lua_geti(L, -1, (lua_Integer)i);
+        if (lua_isstring(L, -1))
+          names[count++] = strdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  if (next >= count)
+    return NULL;
+  return names[next++];  /* readline frees it */
+}
+
+
+static char **complete(const char *text, int start, int end) {
+  rl_attempted_completion_over = 1;  /* no file names as a fallback */
+  return rl_completion_matches(text, complete_next);
+}
+
+
 /* Reads one line without a terminal; returns a malloc'd string without
  * the newline, or NULL at end of input. */
 static char *read_plain_line(void) {
@@ -228,7 +280,14 @@ int st_repl_run(lua_State *L, const char *history_path, char *err,
 
   if (tty) {
     rl_readline_name = "stratosphere";
+    rl_attempted_completion_function = complete;
+    rl_completer_word_break_characters = word_breaks;
+    rl_completion_append_character = '\0';
+    complete_state = L;
+    complete_session = lua_gettop(L);
     load_history(history_path);
+    printf("stratosphere repl, %s: help() lists the helpers, Tab "
+           "completes names, Ctrl-D leaves\n", LUA_RELEASE);
   }
 
   /* Without SA_RESTART, so that Ctrl-C interrupts libedit's read() and
@@ -241,6 +300,7 @@ int st_repl_run(lua_State *L, const char *history_path, char *err,
   loop(L, history_path, tty);
 
   sigaction(SIGINT, &old, NULL);
+  complete_state = NULL;
   lua_pop(L, 1);
   return 0;
 }

@@ -47,8 +47,11 @@ wait_for() {
 
 start_repl() {
   tmux -L "$sock" kill-server 2>/dev/null
-  tmux -L "$sock" new-session -d -s t -x 120 -y 50 \
-    "$bin repl; echo REPL-EXIT=\$?; sleep 30"
+  if ! tmux -L "$sock" new-session -d -s t -x 120 -y 50 \
+      "$bin repl; echo REPL-EXIT=\$?; sleep 30"; then
+    fail "tmux could not start a session"
+    return
+  fi
   wait_for '^>' || fail "no prompt after start"
 }
 
@@ -99,8 +102,23 @@ type_line 'print(type(probe), type(kb), type(overview), type(show))'
 wait_for '^table[[:space:]]+table[[:space:]]+function[[:space:]]+function' ||
   fail "probe, kb or helpers missing"
 
+# Tab completes fields of globals and methods of objects.
+tmux -L "$sock" send-keys -t t -l 'printer.form'
+tmux -L "$sock" send-keys -t t Tab
+type_line '("completed")'
+wait_for '^completed$' || fail "Tab did not complete printer.format"
+tmux -L "$sock" send-keys -t t -l '= "kind: " .. type(probe.sq'
+tmux -L "$sock" send-keys -t t Tab
+type_line ')'
+wait_for '^kind: function$' || fail "Tab did not complete the method probe.sql"
+
 # Ctrl-D on an empty line leaves with status 0.
 type_line 'last_one = 7 * 6'
+type_line '= "ready" .. "-to-leave"'
+wait_for '^ready-to-leave$' || fail "no answer before Ctrl-D"
+# Give readline time to switch the terminal to raw mode, so Ctrl-D reaches
+# it as a key instead of the terminal's end-of-file.
+sleep 0.3
 tmux -L "$sock" send-keys -t t C-d
 wait_for 'REPL-EXIT=0' || fail "Ctrl-D did not exit with status 0"
 
@@ -115,12 +133,15 @@ else
   [ "$(stat -c %a "$hist")" = 600 ] || fail "history file mode is not 600"
 fi
 
-# A new session recalls the last statement with Up.
+# A new session recalls the last statement with Up ("= ready" was the
+# last one, so Up twice).
 start_repl
+tmux -L "$sock" send-keys -t t Up
 tmux -L "$sock" send-keys -t t Up
 tmux -L "$sock" send-keys -t t Enter
 type_line '= last_one'
 wait_for '^42$' || fail "Up did not recall the last statement"
+sleep 0.3
 tmux -L "$sock" send-keys -t t C-d
 wait_for 'REPL-EXIT=0' || fail "second session did not exit"
 
