@@ -2,8 +2,12 @@
  * table in probe.db.
  *
  * Every pointer field is owned by the flow and freed by st_flow_free(); any
- * of them may be NULL, which is stored as an empty string for NOT NULL text
- * columns and as SQL NULL otherwise. Bodies are binary and not
+ * of them may be NULL. On insert, NULL content types become SQL NULL and
+ * NULL headers the empty JSON object "{}". A NULL pretty_url becomes the
+ * url, a NULL body an empty BLOB (the earlier tool never stored a NULL
+ * body), and other NULL text an empty string. An empty capture_ts becomes
+ * the time of the insert, and an empty req_ts or resp_ts the capture time,
+ * so every DATETIME column parses. Bodies are binary and not
  * NUL-terminated. A flow is used by one thread at a time: the proxy loop
  * builds it and hands it to the writer thread with st_writer_enqueue(). */
 #ifndef ST_FLOW_H

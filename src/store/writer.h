@@ -3,7 +3,14 @@
  * transactions.
  *
  * Nothing queued is lost on st_writer_stop(); after a crash at most the
- * batch being committed is lost, and SQLite's WAL keeps the file valid. */
+ * batch being committed is lost, and SQLite's WAL keeps the file valid.
+ * A batch that finds the file locked by another connection (a prune, a
+ * VACUUM) is retried for about 30 s. A batch that fails otherwise (disk
+ * full, I/O error) is lost and counted in `failed`, and the writer keeps
+ * going: the next batch tries again. The writer thread logs the first
+ * failure and then at most one summary line a minute while failures go on.
+ * It logs one more line when commits succeed again. Dropped flows are
+ * logged the same way. */
 #ifndef ST_WRITER_H
 #define ST_WRITER_H
 
@@ -18,30 +25,37 @@
 struct st_writer;
 
 struct st_writer_stats {
-  uint64_t committed;   /* flows stored */
+  uint64_t committed;   /* flows stored; a flow whose id was already
+                           stored counts too */
   uint64_t dropped;     /* flows rejected because the queue was full */
   uint64_t failed;      /* flows lost because a commit failed */
   uint64_t queued;      /* flows waiting now */
 };
 
 /* Opens (creating if needed) the store at path and starts the thread.
- * Returns 0 and sets *out, or a negative code with a message in err. */
+ * Returns 0 and sets *out, or a negative code with a message in err, as
+ * st_store_open() does. */
 int st_writer_start(struct st_writer **out, const char *path, char *err,
                     size_t errlen);
 
 /* Queues one finished flow for the writer thread and takes ownership of
- * it, even on failure. Never blocks: returns ST_EBUSY when
+ * it, even on failure. Never waits on disk: the queue's lock is held only
+ * to move pointers, never during a commit. Returns ST_EBUSY when
  * ST_WRITER_QUEUE_MAX flows are waiting. Callable from any thread. */
 int st_writer_enqueue(struct st_writer *writer, struct st_flow *flow);
 
-/* Blocks until every flow queued before the call is committed or failed. */
+/* Blocks until every flow queued before the call is committed or failed.
+ * For tests and shutdown; never call it from the proxy loop. */
 void st_writer_flush(struct st_writer *writer);
 
+/* Copies the counters; callable from any thread. */
 void st_writer_get_stats(struct st_writer *writer,
                          struct st_writer_stats *stats);
 
 /* Commits everything still queued, stops the thread, closes the file and
- * sets *writer to NULL. Accepts NULL. */
+ * sets *writer to NULL. Accepts NULL. Call from one thread, once no other
+ * thread will enqueue; an enqueue that races with the stop gets
+ * ST_ECLOSED. */
 void st_writer_stop(struct st_writer **writer);
 
 #endif
