@@ -694,14 +694,128 @@ Values print readably; printer.format(v, {depth = 8}) changes the limits.
 Files: probe %s, kb %s]]
 
 
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then
+    f:close()
+    return true
+  end
+  return false
+end
+
+
+-- Finds an extractor: the path as given, else <dir>/<name>.lua, so that
+-- try "google_search" finds extractors/google_search.lua.
+local function extractor_path(name, dir)
+  if type(name) ~= "string" or name == "" then
+    error("give an extractor file, such as \"extractors/site_kind.lua\"", 3)
+  end
+  if file_exists(name) then
+    return name
+  end
+  local base = name:match("([^/]+)$"):gsub("%.lua$", "")
+  local candidate = (dir or "extractors") .. "/" .. base .. ".lua"
+  if file_exists(candidate) then
+    return candidate
+  end
+  error(string.format("extractor '%s' not found (nor %s)", name, candidate),
+        3)
+end
+
+
+local function remove_db(path)
+  os.remove(path)
+  os.remove(path .. "-wal")
+  os.remove(path .. "-shm")
+  os.remove(path .. "-journal")
+end
+
+
+-- Runs an extractor file over the probe into kb_path with the pipeline's
+-- runner and prints the counts. Raises when the file does not load, with
+-- the loader's file:line message.
+local function run_extractor(file, probe_path, kb_path, opts)
+  local extract = require "stratosphere.core.extract"
+  local counts, err = extract.run({ file = file, probe = probe_path,
+                                    kb = kb_path, budget = opts.budget,
+                                    memory = opts.memory })
+  if counts == nil then
+    error(err, 0)
+  end
+  if counts.load_error then
+    error(counts.load_error, 0)
+  end
+  say("%s: %d flows, %d matched, %d declined, %d errors; entities %d "
+      .. "added, %d merged; relationships %d added, %d merged",
+      file, counts.flows or 0, counts.matched or 0, counts.declined or 0,
+      counts.errors or 0, counts.entities_added, counts.entities_merged,
+      counts.relationships_added, counts.relationships_merged)
+  if counts.last_error then
+    say("last error: %s", counts.last_error)
+  end
+  return counts
+end
+
+
 --- Installs probe, kb and the helpers as globals of env.
--- opts.probe and opts.kb are file paths.
+-- opts.probe and opts.kb are file paths; opts.extractors is the folder
+-- try "name" looks in; opts.budget (seconds) and opts.memory (bytes) limit
+-- each extractor run as in the pipeline.
 function M.install(env, opts)
   local probe = M.probe(opts.probe)
   local kb = M.kb(opts.kb)
   env.probe = probe
   env.kb = kb
   env.printer = printer
+
+  --- try "file.lua": runs the extractor over every flow of probe into a
+  -- scratch knowledge base, prints the counts and what it would add, and
+  -- leaves kb.db untouched. Returns nothing; with { quiet = true } as
+  -- second argument prints nothing and returns { counts, entities,
+  -- relationships }.
+  function env.try(name, try_opts)
+    local file = extractor_path(name, opts.extractors)
+    local quiet = try_opts and try_opts.quiet
+    local scratch = os.tmpname()
+    os.remove(scratch)
+    scratch = scratch .. ".kb.db"
+    local saved = M.output
+    if quiet then
+      M.output = function() end
+    end
+    local ok, counts = pcall(run_extractor, file, probe.path, scratch, opts)
+    M.output = saved
+    if not ok then
+      remove_db(scratch)
+      error(counts, 0)
+    end
+    local result = { counts = counts }
+    local h = db.open(scratch)
+    if h then
+      local nil_id = "00000000000000000000000000000000"
+      result.entities = h:sql("SELECT type, id, data, ts FROM entities "
+                              .. "WHERE id <> ? ORDER BY rowid", nil_id)
+      result.relationships = h:sql("SELECT type, src, dst, data FROM "
+                                   .. "relationships WHERE id <> ? ORDER "
+                                   .. "BY rowid", nil_id)
+      h:close()
+    end
+    remove_db(scratch)
+    if quiet then
+      return result
+    end
+    if result.entities then
+      say("entities:\n%s", printer.format(result.entities))
+      say("relationships:\n%s", printer.format(result.relationships))
+    end
+  end
+
+  --- run "file.lua": runs the extractor over every flow of probe into
+  -- kb.db (the only helper that writes) and prints the counts.
+  function env.run(name)
+    local file = extractor_path(name, opts.extractors)
+    run_extractor(file, probe.path, kb.path, opts)
+  end
 
   --- help(): the helpers and what they take.
   function env.help()

@@ -33,6 +33,8 @@ int st__cmd_repl_open_env(const struct st_config *cfg, const char *probe_path,
   env.probe_path = probe_path ? probe_path : cfg->probe_path;
   env.kb_path = kb_path ? kb_path : cfg->kb_path;
   env.extractor_dir = cfg->extractor_dir;
+  env.extractor_budget = cfg->extractor_budget;
+  env.extractor_memory = (size_t)cfg->extractor_memory;
 
   L = st_script_new(&opts, err, sizeof(err));
   if (L == NULL || st_repl_setup(L, &env, err, sizeof(err)) != 0) {

@@ -60,13 +60,17 @@ int st_repl_setup(lua_State *L, const struct st_repl_env *env, char *err,
   if (status == LUA_OK) {
     lua_getfield(L, -1, "install");  /* stack: inspect, install */
     lua_pushglobaltable(L);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 5);
     lua_pushstring(L, env->probe_path);
     lua_setfield(L, -2, "probe");
     lua_pushstring(L, env->kb_path);
     lua_setfield(L, -2, "kb");
     lua_pushstring(L, env->extractor_dir);
     lua_setfield(L, -2, "extractors");
+    lua_pushnumber(L, env->extractor_budget);
+    lua_setfield(L, -2, "budget");
+    lua_pushinteger(L, (lua_Integer)env->extractor_memory);
+    lua_setfield(L, -2, "memory");
     status = st_script_pcall(L, 2, 0);
   }
   if (status != LUA_OK) {

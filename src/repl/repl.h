@@ -18,6 +18,8 @@ struct st_repl_env {
   const char *probe_path;     /* flows, opened read-only on first use */
   const char *kb_path;        /* knowledge base, read-only on first use */
   const char *extractor_dir;  /* where try "name" looks for name.lua */
+  double extractor_budget;    /* seconds per flow for try() and run() */
+  size_t extractor_memory;    /* bytes the extractor's state may hold */
 };
 
 /* Lines of history kept in the history file. */
