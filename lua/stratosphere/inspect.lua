@@ -804,9 +804,13 @@ function M.install(env, opts)
     if quiet then
       return result
     end
-    if result.entities then
-      say("entities:\n%s", printer.format(result.entities))
-      say("relationships:\n%s", printer.format(result.relationships))
+    for _, kind in ipairs({ "entities", "relationships" }) do
+      local rows = result[kind]
+      if rows and #rows > 0 then
+        say("%s:\n%s", kind, printer.format(rows))
+      elseif rows then
+        say("%s: none", kind)
+      end
     end
   end
 

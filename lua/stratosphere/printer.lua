@@ -109,6 +109,22 @@ local function escape(s)
 end
 
 
+-- Escapes what would break a table row: control characters, and bytes
+-- above 127 when s is not valid UTF-8. Quotes stay as they are.
+local function escape_cell(s)
+  local valid = utf8.len(s) ~= nil
+  return (s:gsub("[%c\128-\255]", function(c)
+    if c == "\n" then return "\\n" end
+    if c == "\t" then return "\\t" end
+    if c == "\r" then return "\\r" end
+    if byte(c) >= 128 and valid then
+      return c
+    end
+    return string.format("\\x%02x", byte(c))
+  end))
+end
+
+
 local function quote_string(s, max)
   if is_binary(s) then
     return binary_summary(s)
@@ -283,7 +299,7 @@ local function cell_text(v, opts)
     if is_binary(v) then
       s = string.format("<binary %d B>", #v)
     else
-      s = escape(v)
+      s = escape_cell(v)
     end
   else
     s = format_scalar(v, opts)

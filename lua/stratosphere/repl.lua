@@ -16,19 +16,35 @@ local PROMPT = "> "
 local PROMPT_MORE = ">> "
 
 
--- Removes the frames that the REPL itself adds below the user's code from
--- a traceback, so an error shows only the lines the user wrote.
+-- Keeps the frames of a traceback that point at the user's code: it drops
+-- the REPL's own frames below the user's chunk and those of the project's
+-- helper modules, and drops the traceback entirely when nothing of the
+-- user's is left in it.
 local function trim_traceback(tb)
-  local keep = {}
+  local keep, user_frames, in_trace = {}, 0, false
   for line in tb:gmatch("[^\n]+") do
     if line:find("[C]: in function 'xpcall'", 1, true)
         or line:find("stratosphere/repl.lua", 1, true) then
       break
     end
-    keep[#keep + 1] = line
+    if line == "stack traceback:" then
+      in_trace = true
+      keep[#keep + 1] = line
+    elseif not in_trace then
+      keep[#keep + 1] = line
+    elseif not line:find("/lua/stratosphere/", 1, true)
+        and not line:find("(...tail calls...)", 1, true) then
+      keep[#keep + 1] = line
+      if not line:match("^%s*%[C%]") then
+        user_frames = user_frames + 1
+      end
+    end
   end
-  if keep[#keep] == "stack traceback:" then
-    keep[#keep] = nil
+  if user_frames == 0 then
+    while #keep > 0 and (keep[#keep] == "stack traceback:"
+                         or keep[#keep]:match("^%s*%[C%]")) do
+      keep[#keep] = nil
+    end
   end
   return table.concat(keep, "\n")
 end
