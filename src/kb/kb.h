@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/time.h"
+
 #define ST_KB_ID_LEN 33  /* 32 lowercase hex characters and the NUL */
 #define ST_KB_NIL_ID "00000000000000000000000000000000"
 
@@ -24,10 +26,18 @@ enum {
 };
 
 /* Opens or creates path (":memory:" allowed), creates missing tables and
- * (re)writes the NIL rows with the current time unless read-only. */
+ * indexes, and (re)writes the NIL rows with the current time, unless
+ * ST_KB_READONLY is given: then the file must exist and is not changed.
+ * The connection uses WAL and a busy timeout of ST_KB_BUSY_TIMEOUT_MS.
+ * Returns 0 and sets *out, or a negative code with a message in err. */
 int st_kb_open(struct st_kb **out, const char *path, int flags, char *err,
                size_t errlen);
+
+/* Finalizes the cached statements, closes the connection and sets *kb to
+ * NULL. Accepts NULL. An open transaction is rolled back. */
 void st_kb_close(struct st_kb **kb);
+
+#define ST_KB_BUSY_TIMEOUT_MS 5000
 
 /* Writes md5(key) as hex into out. */
 void st_kb_id(const char *key, size_t len, char out[ST_KB_ID_LEN]);
@@ -36,13 +46,21 @@ void st_kb_id(const char *key, size_t len, char out[ST_KB_ID_LEN]);
 void st_kb_pair_id(const char *src_id, const char *dst_id,
                    char out[ST_KB_ID_LEN]);
 
-/* Transactions and savepoints. st_kb_savepoint() may nest inside begin. */
+/* Transactions and savepoints. st_kb_begin() starts an IMMEDIATE
+ * transaction, so the write lock is taken at once and waits at most the
+ * busy timeout. Savepoints nest, inside a transaction or outside one.
+ * st_kb_rollback_to() undoes everything since the innermost open savepoint
+ * and closes it, so every st_kb_savepoint() is ended by exactly one
+ * st_kb_release() or st_kb_rollback_to(). */
 int st_kb_begin(struct st_kb *kb, char *err, size_t errlen);
 int st_kb_commit(struct st_kb *kb, char *err, size_t errlen);
 int st_kb_rollback(struct st_kb *kb);
 int st_kb_savepoint(struct st_kb *kb, char *err, size_t errlen);
 int st_kb_release(struct st_kb *kb, char *err, size_t errlen);
 int st_kb_rollback_to(struct st_kb *kb);
+
+/* Whether a transaction is open on kb: 1 or 0. */
+int st_kb_in_transaction(struct st_kb *kb);
 
 /* A row of either table. Strings are owned by the row after
  * st_kb_get_*() and freed by st_kb_row_cleanup(). data may be NULL. */
@@ -63,7 +81,23 @@ int st_kb_get_entity(struct st_kb *kb, const char *id, struct st_kb_row *row,
 int st_kb_get_relationship(struct st_kb *kb, const char *id,
                            struct st_kb_row *row, char *err, size_t errlen);
 
-/* Insert or replace a whole row. Borrowed strings; data may be NULL. */
+/* The table that st_kb_lookup() reads. */
+enum st_kb_table {
+  ST_KB_ENTITIES = 0,
+  ST_KB_RELATIONSHIPS = 1,
+};
+
+/* Looks id up without copying. Returns 1 when found and points *data and
+ * *ts at text that the kb owns until the next call on kb. *data is NULL for
+ * SQL NULL, else *data_len bytes and a NUL. Returns 0 when id is absent,
+ * or a negative code. data, data_len and ts may be NULL when not needed. */
+int st_kb_lookup(struct st_kb *kb, enum st_kb_table table, const char *id,
+                 const char **data, size_t *data_len, const char **ts,
+                 char *err, size_t errlen);
+
+/* Inserts a row, or updates the type, src, dst, data and ts of the row
+ * with that id and keeps its blob column. Strings are borrowed, and data
+ * may be NULL. */
 int st_kb_put_entity(struct st_kb *kb, const char *id, const char *type,
                      const char *data, const char *ts, char *err,
                      size_t errlen);
@@ -71,9 +105,15 @@ int st_kb_put_relationship(struct st_kb *kb, const char *id, const char *type,
                            const char *src, const char *dst, const char *data,
                            const char *ts, char *err, size_t errlen);
 
-/* Adds a provenance row: object_id was written from flow_id (may be NULL
- * outside the pipeline) by the named extractor at ts. kind is "entity" or
- * "relationship". */
+/* Adds a provenance row to the `observations` table: object_id was written
+ * from flow_id by the named extractor, seen at ts (the flow's capture
+ * time). kind is "entity" or "relationship". flow_id may be NULL outside
+ * the pipeline and is then stored as "". One row is kept per object, flow
+ * and extractor: a second call for the same three replaces the version
+ * and ts, so re-running an extractor over a flow adds nothing. First and
+ * last seen are then one query:
+ *   SELECT min(ts), max(ts), count(*) FROM observations WHERE object_id = ?
+ */
 int st_kb_observe(struct st_kb *kb, const char *object_id, const char *kind,
                   const char *flow_id, const char *extractor,
                   const char *extractor_version, const char *ts, char *err,
@@ -85,6 +125,13 @@ int st_kb_meta_get(struct st_kb *kb, const char *key, char **value, char *err,
                    size_t errlen);
 int st_kb_meta_set(struct st_kb *kb, const char *key, const char *value,
                    char *err, size_t errlen);
+
+/* Copies the earliest and latest observation ts of object_id into first
+ * and last (truncated to ST_TIME_LEN - 1 characters) and sets *count to the
+ * number of observations. Returns ST_ENOTFOUND when there are none. */
+int st_kb_seen(struct st_kb *kb, const char *object_id,
+               char first[ST_TIME_LEN], char last[ST_TIME_LEN],
+               int64_t *count, char *err, size_t errlen);
 
 /* Row counts of entities and relationships, NIL rows included. */
 int st_kb_counts(struct st_kb *kb, int64_t *entities, int64_t *relationships,

@@ -1,5 +1,39 @@
-/* The `kb` Lua module that extractors receive: kb.upsert, kb.merge, kb.id,
- * kb.pair_id, backed by a struct st_kb.
+/* The `kb` Lua module that extractors receive, backed by a struct st_kb:
+ *
+ *   id = kb.upsert{ type = "google.com/search_query", key = q,
+ *                   data = { q = q }, ts = nil, merge = nil }
+ *   rid = kb.upsert{ type = "google.com/search_result", src = id,
+ *                    dst = result_id, data = { url = u } }
+ *   kb.get(id)            -> { id, kind, type, data, ts [, src, dst] } or nil
+ *   kb.merge(old, new)    -> the default merge
+ *   kb.id(key)            -> md5 hex of key
+ *   kb.pair_id(src, dst)  -> md5 hex of src .. dst, the relationship id
+ *
+ * kb.upsert writes an entity when `key` is given, with the id kb.id(key).
+ * It writes a relationship when `src` and `dst` (two ids) are given, with
+ * the id kb.pair_id(src, dst), so the type is not part of that id. When no
+ * row has the id it inserts one; otherwise it merges:
+ *   - data: merge(stored, new) when both exist, where merge is the call's
+ *     `merge`, else the context's merge function, else kb.merge; the new
+ *     data alone when nothing usable is stored (NULL, not a JSON object);
+ *     the stored data when the call gives none.
+ *   - type: the new type.
+ *   - ts: the later of the stored ts and the new one, so ts is the last
+ *     time the row was seen. The new one is the call's `ts`, else the
+ *     context's (the flow's capture time), else the current time.
+ * kb.merge is shallow: a new table with the keys of both, where a value in
+ * new replaces the stored one, except cjson.null, which is stored only
+ * where the key has no value yet ("not known" never erases a value).
+ *
+ * data must be a table with string keys; it is stored as JSON with sorted
+ * keys. Nested tables with keys 1..n become arrays and other nested tables
+ * objects; an empty table becomes {}. Strings are stored byte for byte.
+ * Invalid arguments raise an error that names the field, for example
+ * "kb.upsert: field 'type' must be a string, got nil" or
+ * "kb.upsert: field 'data.links' contains a cycle (...)".
+ *
+ * When the context names an extractor, each upsert also records an
+ * observation (see st_kb_observe()).
  *
  * Used from the thread that owns the lua_State (the pipeline's, or the
  * REPL's). */
@@ -17,13 +51,15 @@
 struct st_kblib_context {
   const char *flow_id;            /* NULL outside the pipeline */
   const char *ts;                 /* default ts: the flow's capture time */
-  const char *extractor;          /* extractor name, for observations */
+  const char *extractor;          /* extractor name, for observations; NULL
+                                   * records none */
   const char *extractor_version;  /* NULL when the extractor gives none */
   int merge_ref;                  /* registry ref of the extractor's merge
                                    * function, or LUA_NOREF */
 };
 
-/* Counts since the kb table was pushed. */
+/* Counts since the first kb table was pushed on the state, or since
+ * st_kblib_reset_stats(). "Merged" means the id already had a row. */
 struct st_kblib_stats {
   int64_t entities_added;
   int64_t entities_merged;
@@ -32,13 +68,16 @@ struct st_kblib_stats {
 };
 
 /* Pushes a `kb` table whose functions write to kb. kb is borrowed and must
- * outlive every call made through the table. Returns 0 or ST_ENOMEM. */
+ * outlive every call made through the table. Returns 0, or ST_ENOMEM with
+ * nothing pushed. */
 int st_kblib_push(lua_State *L, struct st_kb *kb);
 
-/* Sets the context for later kb.upsert calls through any kb table on L. */
-void st_kblib_set_context(lua_State *L, const struct st_kblib_context *ctx);
+/* Sets the context for later kb.upsert calls through any kb table on L.
+ * Returns 0 or ST_ENOMEM. */
+int st_kblib_set_context(lua_State *L, const struct st_kblib_context *ctx);
 
 void st_kblib_get_stats(lua_State *L, struct st_kblib_stats *stats);
+void st_kblib_reset_stats(lua_State *L);
 
 /* Opens the module table for require "stratosphere.core.kb": kb.id,
  * kb.pair_id and kb.merge, without a database. */

@@ -14,6 +14,9 @@
 #include <lualib.h>
 
 #include "script/dblib.h"
+#include "script/extractlib.h"
+#include "script/flowlib.h"
+#include "script/kblib.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -27,6 +30,8 @@
 /* C modules that `require` finds in every state, sandboxed or not. */
 static const luaL_Reg core_modules[] = {
   { "cjson", luaopen_cjson },
+  { "stratosphere.core.kb", luaopen_stratosphere_core_kb },
+  { "stratosphere.core.flow", luaopen_stratosphere_core_flow },
   { NULL, NULL },
 };
 
@@ -34,6 +39,7 @@ static const luaL_Reg core_modules[] = {
  * because they reach files beyond what an extractor is given. */
 static const luaL_Reg full_modules[] = {
   { "stratosphere.core.db", luaopen_stratosphere_core_db },
+  { "stratosphere.core.extract", luaopen_stratosphere_core_extract },
   { NULL, NULL },
 };
 

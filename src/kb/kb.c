@@ -1,0 +1,622 @@
+/* The knowledge base on SQLite. The entities and relationships tables keep
+ * the column layout of the earlier Python stratosphere; observations and
+ * meta are additional tables that older readers ignore. */
+#include "kb/kb.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/time.h"
+
+/* The column layout of entities and relationships is fixed by files that
+ * other tools read; keep it byte for byte. */
+static const char schema_sql[] =
+  "CREATE TABLE IF NOT EXISTS entities (id VARCHAR NOT NULL, "
+  "type VARCHAR NOT NULL, data VARCHAR, blob BLOB, ts DATETIME NOT NULL, "
+  "PRIMARY KEY (id));"
+  "CREATE TABLE IF NOT EXISTS relationships (id VARCHAR NOT NULL, "
+  "type VARCHAR NOT NULL, src VARCHAR NOT NULL, dst VARCHAR NOT NULL, "
+  "data VARCHAR, blob BLOB, ts DATETIME NOT NULL, PRIMARY KEY (id));"
+  "CREATE INDEX IF NOT EXISTS entities_type ON entities (type);"
+  "CREATE INDEX IF NOT EXISTS relationships_type ON relationships (type);"
+  "CREATE INDEX IF NOT EXISTS relationships_src ON relationships (src);"
+  "CREATE INDEX IF NOT EXISTS relationships_dst ON relationships (dst);"
+  /* One B-tree keyed by object first: the provenance of an object is a
+   * range scan, and each upsert costs one index insert, not three. */
+  "CREATE TABLE IF NOT EXISTS observations ("
+  "object_id VARCHAR NOT NULL, flow_id VARCHAR NOT NULL, "
+  "extractor VARCHAR NOT NULL, kind VARCHAR NOT NULL, "
+  "extractor_version VARCHAR, ts DATETIME NOT NULL, "
+  "PRIMARY KEY (object_id, flow_id, extractor)) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS meta (key VARCHAR NOT NULL PRIMARY KEY, "
+  "value VARCHAR);";
+
+enum stmt_index {
+  STMT_GET_ENTITY,
+  STMT_GET_RELATIONSHIP,
+  STMT_LOOKUP_ENTITY,
+  STMT_LOOKUP_RELATIONSHIP,
+  STMT_PUT_ENTITY,
+  STMT_PUT_RELATIONSHIP,
+  STMT_OBSERVE,
+  STMT_SEEN,
+  STMT_META_GET,
+  STMT_META_SET,
+  STMT_SAVEPOINT,
+  STMT_RELEASE,
+  STMT_ROLLBACK_TO,
+  STMT_COUNT,
+};
+
+static const char *const stmt_sql[STMT_COUNT] = {
+  [STMT_GET_ENTITY] = "SELECT type, data, ts FROM entities WHERE id = ?1",
+  [STMT_GET_RELATIONSHIP] =
+    "SELECT type, data, ts, src, dst FROM relationships WHERE id = ?1",
+  [STMT_LOOKUP_ENTITY] = "SELECT data, ts FROM entities WHERE id = ?1",
+  [STMT_LOOKUP_RELATIONSHIP] =
+    "SELECT data, ts FROM relationships WHERE id = ?1",
+  [STMT_PUT_ENTITY] =
+    "INSERT INTO entities (id, type, data, ts) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (id) DO UPDATE SET type = excluded.type, "
+    "data = excluded.data, ts = excluded.ts",
+  [STMT_PUT_RELATIONSHIP] =
+    "INSERT INTO relationships (id, type, src, dst, data, ts) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT (id) DO UPDATE SET type = excluded.type, "
+    "src = excluded.src, dst = excluded.dst, data = excluded.data, "
+    "ts = excluded.ts",
+  [STMT_OBSERVE] =
+    "INSERT INTO observations (object_id, kind, flow_id, extractor, "
+    "extractor_version, ts) VALUES (?1, ?2, ifnull(?3, ''), ?4, ?5, ?6) "
+    "ON CONFLICT (object_id, flow_id, extractor) DO UPDATE SET "
+    "kind = excluded.kind, extractor_version = excluded.extractor_version, "
+    "ts = excluded.ts",
+  [STMT_SEEN] =
+    "SELECT min(ts), max(ts), count(*) FROM observations "
+    "WHERE object_id = ?1",
+  [STMT_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+  [STMT_META_SET] =
+    "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+  /* The pipeline opens a savepoint per flow and extractor: prepared once,
+   * they cost a step instead of a parse. */
+  [STMT_SAVEPOINT] = "SAVEPOINT st_kb",
+  [STMT_RELEASE] = "RELEASE st_kb",
+  [STMT_ROLLBACK_TO] = "ROLLBACK TO st_kb",
+};
+
+struct st_kb {
+  sqlite3 *db;
+  sqlite3_stmt *stmts[STMT_COUNT];  /* prepared on first use */
+  sqlite3_stmt *last_lookup;        /* reset by the next call */
+};
+
+static pthread_once_t md5_once = PTHREAD_ONCE_INIT;
+static EVP_MD *md5_md;  /* fetched once, shared read-only by all threads */
+
+
+static int db_error(struct st_kb *kb, char *err, size_t errlen,
+                    const char *what) {
+  return st_seterr(err, errlen, ST_EDB, "kb.db: %s failed: %s", what,
+                   sqlite3_errmsg(kb->db));
+}
+
+
+/* Returns the cached statement, reset and with its bindings cleared, or
+ * NULL with a message in err. */
+static sqlite3_stmt *stmt_get(struct st_kb *kb, enum stmt_index i,
+                              char *err, size_t errlen) {
+  sqlite3_stmt *stmt = kb->stmts[i];
+
+  if (kb->last_lookup != NULL) {
+    sqlite3_reset(kb->last_lookup);
+    kb->last_lookup = NULL;
+  }
+  if (stmt == NULL) {
+    if (sqlite3_prepare_v3(kb->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                           &kb->stmts[i], NULL) != SQLITE_OK) {
+      db_error(kb, err, errlen, "preparing a statement");
+      return NULL;
+    }
+    return kb->stmts[i];
+  }
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  return stmt;
+}
+
+
+static void bind_text(sqlite3_stmt *stmt, int i, const char *text) {
+  if (text == NULL)
+    sqlite3_bind_null(stmt, i);
+  else
+    sqlite3_bind_text(stmt, i, text, -1, SQLITE_STATIC);
+}
+
+
+/* Steps a statement that returns no rows and resets it. */
+static int step_done(struct st_kb *kb, sqlite3_stmt *stmt, char *err,
+                     size_t errlen, const char *what) {
+  int rc = sqlite3_step(stmt);
+
+  if (rc != SQLITE_DONE) {
+    db_error(kb, err, errlen, what);
+    sqlite3_reset(stmt);
+    return ST_EDB;
+  }
+  sqlite3_reset(stmt);
+  return 0;
+}
+
+
+static int exec(struct st_kb *kb, const char *sql, char *err, size_t errlen,
+                const char *what) {
+  char *msg = NULL;
+
+  if (kb->last_lookup != NULL) {
+    sqlite3_reset(kb->last_lookup);
+    kb->last_lookup = NULL;
+  }
+  if (sqlite3_exec(kb->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    st_seterr(err, errlen, ST_EDB, "kb.db: %s failed: %s", what,
+              msg ? msg : sqlite3_errmsg(kb->db));
+    sqlite3_free(msg);
+    return ST_EDB;
+  }
+  return 0;
+}
+
+
+static int write_nil_rows(struct st_kb *kb, char *err, size_t errlen) {
+  char now[ST_TIME_LEN];
+  int rc;
+
+  st_time_format(st_time_now_us(), now);
+  rc = st_kb_put_entity(kb, ST_KB_NIL_ID, "null", NULL, now, err, errlen);
+  if (rc == 0)
+    rc = st_kb_put_relationship(kb, ST_KB_NIL_ID, "null", ST_KB_NIL_ID,
+                                ST_KB_NIL_ID, NULL, now, err, errlen);
+  return rc;
+}
+
+
+/* Creates the tables and NIL rows in one transaction, so a file is either
+ * complete or untouched. */
+static int init_schema(struct st_kb *kb, char *err, size_t errlen) {
+  int rc = st_kb_begin(kb, err, errlen);
+
+  if (rc != 0)
+    return rc;
+  rc = exec(kb, schema_sql, err, errlen, "creating the tables");
+  if (rc == 0)
+    rc = write_nil_rows(kb, err, errlen);
+  if (rc == 0)
+    return st_kb_commit(kb, err, errlen);
+  st_kb_rollback(kb);
+  return rc;
+}
+
+
+int st_kb_open(struct st_kb **out, const char *path, int flags, char *err,
+               size_t errlen) {
+  int readonly = (flags & ST_KB_READONLY) != 0;
+  int oflags = SQLITE_OPEN_NOMUTEX |
+               (readonly ? SQLITE_OPEN_READONLY
+                         : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  struct st_kb *kb;
+  int rc;
+
+  *out = NULL;
+  kb = st_calloc(1, sizeof(*kb));
+  if (kb == NULL)
+    return st_seterr(err, errlen, ST_ENOMEM, "%s: out of memory", path);
+
+  if (sqlite3_open_v2(path, &kb->db, oflags, NULL) != SQLITE_OK) {
+    rc = st_seterr(err, errlen, ST_EDB, "%s: cannot open: %s", path,
+                   kb->db ? sqlite3_errmsg(kb->db) : "out of memory");
+    goto fail;
+  }
+  sqlite3_busy_timeout(kb->db, ST_KB_BUSY_TIMEOUT_MS);
+
+  if (!readonly) {
+    /* synchronous=NORMAL in WAL mode survives a crash of the process; a
+     * power loss may lose the last committed cycle, never corrupt. */
+    rc = exec(kb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+              "PRAGMA cache_size=-65536;",
+              err, errlen, "setting WAL mode");
+    if (rc == 0)
+      rc = init_schema(kb, err, errlen);
+    if (rc != 0)
+      goto fail;
+  }
+  *out = kb;
+  return 0;
+
+fail:
+  st_kb_close(&kb);
+  return rc;
+}
+
+
+void st_kb_close(struct st_kb **kb) {
+  if (kb == NULL || *kb == NULL)
+    return;
+  for (int i = 0; i < STMT_COUNT; i++)
+    sqlite3_finalize((*kb)->stmts[i]);
+  if ((*kb)->db != NULL && !sqlite3_get_autocommit((*kb)->db))
+    sqlite3_exec((*kb)->db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close((*kb)->db);
+  st_free(*kb);
+  *kb = NULL;
+}
+
+
+static void fetch_md5(void) {
+  md5_md = EVP_MD_fetch(NULL, "MD5", NULL);
+}
+
+
+static void to_hex(const unsigned char *bytes, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[bytes[i] >> 4];
+    out[2 * i + 1] = digits[bytes[i] & 0x0f];
+  }
+  out[2 * n] = '\0';
+}
+
+
+void st_kb_id(const char *key, size_t len, char out[ST_KB_ID_LEN]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+
+  pthread_once(&md5_once, fetch_md5);
+  /* MD5 is always present in OpenSSL's default provider; without it every
+   * id would be wrong, so failing loudly beats returning a made-up id. */
+  if (md5_md == NULL || !EVP_Digest(key, len, md, &md_len, md5_md, NULL) ||
+      md_len != 16) {
+    fprintf(stderr, "stratosphere: OpenSSL has no MD5 digest\n");
+    abort();
+  }
+  to_hex(md, 16, out);
+}
+
+
+void st_kb_pair_id(const char *src_id, const char *dst_id,
+                   char out[ST_KB_ID_LEN]) {
+  char both[2 * (ST_KB_ID_LEN - 1)];
+
+  memcpy(both, src_id, ST_KB_ID_LEN - 1);
+  memcpy(both + ST_KB_ID_LEN - 1, dst_id, ST_KB_ID_LEN - 1);
+  st_kb_id(both, sizeof(both), out);
+}
+
+
+int st_kb_begin(struct st_kb *kb, char *err, size_t errlen) {
+  return exec(kb, "BEGIN IMMEDIATE", err, errlen, "starting a transaction");
+}
+
+
+int st_kb_commit(struct st_kb *kb, char *err, size_t errlen) {
+  return exec(kb, "COMMIT", err, errlen, "committing");
+}
+
+
+int st_kb_rollback(struct st_kb *kb) {
+  if (sqlite3_get_autocommit(kb->db))
+    return 0;
+  return exec(kb, "ROLLBACK", NULL, 0, "rolling back");
+}
+
+
+static int run_cached(struct st_kb *kb, enum stmt_index i, char *err,
+                      size_t errlen, const char *what) {
+  sqlite3_stmt *stmt = stmt_get(kb, i, err, errlen);
+
+  if (stmt == NULL)
+    return ST_EDB;
+  return step_done(kb, stmt, err, errlen, what);
+}
+
+
+int st_kb_savepoint(struct st_kb *kb, char *err, size_t errlen) {
+  return run_cached(kb, STMT_SAVEPOINT, err, errlen, "opening a savepoint");
+}
+
+
+int st_kb_release(struct st_kb *kb, char *err, size_t errlen) {
+  return run_cached(kb, STMT_RELEASE, err, errlen, "releasing a savepoint");
+}
+
+
+int st_kb_rollback_to(struct st_kb *kb) {
+  /* ROLLBACK TO keeps the savepoint open; RELEASE then removes it. */
+  int rc = run_cached(kb, STMT_ROLLBACK_TO, NULL, 0, "rolling back");
+
+  if (rc == 0)
+    rc = run_cached(kb, STMT_RELEASE, NULL, 0, "releasing a savepoint");
+  return rc;
+}
+
+
+int st_kb_in_transaction(struct st_kb *kb) {
+  return !sqlite3_get_autocommit(kb->db);
+}
+
+
+void st_kb_row_cleanup(struct st_kb_row *row) {
+  if (row == NULL)
+    return;
+  st_free(row->type);
+  st_free(row->data);
+  st_free(row->ts);
+  memset(row, 0, sizeof(*row));
+}
+
+
+static void copy_id(char out[ST_KB_ID_LEN], const unsigned char *text) {
+  snprintf(out, ST_KB_ID_LEN, "%s", text ? (const char *)text : "");
+}
+
+
+static int get_row(struct st_kb *kb, enum stmt_index which, const char *id,
+                   struct st_kb_row *row, char *err, size_t errlen) {
+  sqlite3_stmt *stmt = stmt_get(kb, which, err, errlen);
+  int data_is_null;
+  int rc;
+
+  memset(row, 0, sizeof(*row));
+  if (stmt == NULL)
+    return ST_EDB;
+  bind_text(stmt, 1, id);
+  rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(stmt);
+    return ST_ENOTFOUND;
+  }
+  if (rc != SQLITE_ROW) {
+    db_error(kb, err, errlen, "reading a row");
+    sqlite3_reset(stmt);
+    return ST_EDB;
+  }
+
+  copy_id(row->id, (const unsigned char *)id);
+  data_is_null = sqlite3_column_type(stmt, 1) == SQLITE_NULL;
+  row->type = st_strdup((const char *)sqlite3_column_text(stmt, 0));
+  row->data = st_strdup((const char *)sqlite3_column_text(stmt, 1));
+  row->ts = st_strdup((const char *)sqlite3_column_text(stmt, 2));
+  if (which == STMT_GET_RELATIONSHIP) {
+    copy_id(row->src, sqlite3_column_text(stmt, 3));
+    copy_id(row->dst, sqlite3_column_text(stmt, 4));
+  }
+  sqlite3_reset(stmt);
+
+  if (row->type == NULL || row->ts == NULL ||
+      (row->data == NULL && !data_is_null)) {
+    st_kb_row_cleanup(row);
+    return st_seterr(err, errlen, ST_ENOMEM, "kb.db: out of memory");
+  }
+  return 0;
+}
+
+
+int st_kb_get_entity(struct st_kb *kb, const char *id, struct st_kb_row *row,
+                     char *err, size_t errlen) {
+  return get_row(kb, STMT_GET_ENTITY, id, row, err, errlen);
+}
+
+
+int st_kb_get_relationship(struct st_kb *kb, const char *id,
+                           struct st_kb_row *row, char *err, size_t errlen) {
+  return get_row(kb, STMT_GET_RELATIONSHIP, id, row, err, errlen);
+}
+
+
+int st_kb_lookup(struct st_kb *kb, enum st_kb_table table, const char *id,
+                 const char **data, size_t *data_len, const char **ts,
+                 char *err, size_t errlen) {
+  enum stmt_index which = table == ST_KB_ENTITIES ? STMT_LOOKUP_ENTITY
+                                                  : STMT_LOOKUP_RELATIONSHIP;
+  sqlite3_stmt *stmt = stmt_get(kb, which, err, errlen);
+  int rc;
+
+  if (stmt == NULL)
+    return ST_EDB;
+  bind_text(stmt, 1, id);
+  rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(stmt);
+    return 0;
+  }
+  if (rc != SQLITE_ROW) {
+    db_error(kb, err, errlen, "reading a row");
+    sqlite3_reset(stmt);
+    return ST_EDB;
+  }
+
+  /* The column pointers stay valid until the statement is reset, which
+   * the next call on kb does through stmt_get() or exec(). */
+  kb->last_lookup = stmt;
+  if (data != NULL)
+    *data = (const char *)sqlite3_column_text(stmt, 0);
+  if (data_len != NULL)
+    *data_len = (size_t)sqlite3_column_bytes(stmt, 0);
+  if (ts != NULL)
+    *ts = (const char *)sqlite3_column_text(stmt, 1);
+  return 1;
+}
+
+
+int st_kb_put_entity(struct st_kb *kb, const char *id, const char *type,
+                     const char *data, const char *ts, char *err,
+                     size_t errlen) {
+  sqlite3_stmt *stmt = stmt_get(kb, STMT_PUT_ENTITY, err, errlen);
+
+  if (stmt == NULL)
+    return ST_EDB;
+  bind_text(stmt, 1, id);
+  bind_text(stmt, 2, type);
+  bind_text(stmt, 3, data);
+  bind_text(stmt, 4, ts);
+  return step_done(kb, stmt, err, errlen, "writing an entity");
+}
+
+
+int st_kb_put_relationship(struct st_kb *kb, const char *id, const char *type,
+                           const char *src, const char *dst, const char *data,
+                           const char *ts, char *err, size_t errlen) {
+  sqlite3_stmt *stmt = stmt_get(kb, STMT_PUT_RELATIONSHIP, err, errlen);
+
+  if (stmt == NULL)
+    return ST_EDB;
+  bind_text(stmt, 1, id);
+  bind_text(stmt, 2, type);
+  bind_text(stmt, 3, src);
+  bind_text(stmt, 4, dst);
+  bind_text(stmt, 5, data);
+  bind_text(stmt, 6, ts);
+  return step_done(kb, stmt, err, errlen, "writing a relationship");
+}
+
+
+int st_kb_observe(struct st_kb *kb, const char *object_id, const char *kind,
+                  const char *flow_id, const char *extractor,
+                  const char *extractor_version, const char *ts, char *err,
+                  size_t errlen) {
+  sqlite3_stmt *stmt;
+
+  if (object_id == NULL || kind == NULL || extractor == NULL || ts == NULL)
+    return st_seterr(err, errlen, ST_EINVAL,
+                     "kb.db: an observation needs an object id, a kind, an "
+                     "extractor and a ts");
+  stmt = stmt_get(kb, STMT_OBSERVE, err, errlen);
+  if (stmt == NULL)
+    return ST_EDB;
+  bind_text(stmt, 1, object_id);
+  bind_text(stmt, 2, kind);
+  bind_text(stmt, 3, flow_id);
+  bind_text(stmt, 4, extractor);
+  bind_text(stmt, 5, extractor_version);
+  bind_text(stmt, 6, ts);
+  return step_done(kb, stmt, err, errlen, "writing an observation");
+}
+
+
+int st_kb_seen(struct st_kb *kb, const char *object_id,
+               char first[ST_TIME_LEN], char last[ST_TIME_LEN],
+               int64_t *count, char *err, size_t errlen) {
+  sqlite3_stmt *stmt = stmt_get(kb, STMT_SEEN, err, errlen);
+  int rc;
+
+  if (stmt == NULL)
+    return ST_EDB;
+  bind_text(stmt, 1, object_id);
+  rc = sqlite3_step(stmt);
+  if (rc != SQLITE_ROW) {
+    db_error(kb, err, errlen, "reading observations");
+    sqlite3_reset(stmt);
+    return ST_EDB;
+  }
+  *count = sqlite3_column_int64(stmt, 2);
+  if (*count == 0) {
+    sqlite3_reset(stmt);
+    return ST_ENOTFOUND;
+  }
+  snprintf(first, ST_TIME_LEN, "%s",
+           (const char *)sqlite3_column_text(stmt, 0));
+  snprintf(last, ST_TIME_LEN, "%s",
+           (const char *)sqlite3_column_text(stmt, 1));
+  sqlite3_reset(stmt);
+  return 0;
+}
+
+
+int st_kb_meta_get(struct st_kb *kb, const char *key, char **value, char *err,
+                   size_t errlen) {
+  sqlite3_stmt *stmt = stmt_get(kb, STMT_META_GET, err, errlen);
+  const unsigned char *text;
+  int rc;
+
+  *value = NULL;
+  if (stmt == NULL)
+    return ST_EDB;
+  bind_text(stmt, 1, key);
+  rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(stmt);
+    return 0;
+  }
+  if (rc != SQLITE_ROW) {
+    db_error(kb, err, errlen, "reading meta");
+    sqlite3_reset(stmt);
+    return ST_EDB;
+  }
+  text = sqlite3_column_text(stmt, 0);
+  rc = 0;
+  if (text != NULL) {
+    *value = st_strdup((const char *)text);
+    if (*value == NULL)
+      rc = st_seterr(err, errlen, ST_ENOMEM, "kb.db: out of memory");
+  }
+  sqlite3_reset(stmt);
+  return rc;
+}
+
+
+int st_kb_meta_set(struct st_kb *kb, const char *key, const char *value,
+                   char *err, size_t errlen) {
+  sqlite3_stmt *stmt = stmt_get(kb, STMT_META_SET, err, errlen);
+
+  if (stmt == NULL)
+    return ST_EDB;
+  bind_text(stmt, 1, key);
+  bind_text(stmt, 2, value);
+  return step_done(kb, stmt, err, errlen, "writing meta");
+}
+
+
+static int count_rows(struct st_kb *kb, const char *sql, int64_t *n,
+                      char *err, size_t errlen) {
+  sqlite3_stmt *stmt = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2(kb->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+    return db_error(kb, err, errlen, "counting rows");
+  rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW)
+    *n = sqlite3_column_int64(stmt, 0);
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_ROW)
+    return db_error(kb, err, errlen, "counting rows");
+  return 0;
+}
+
+
+int st_kb_counts(struct st_kb *kb, int64_t *entities, int64_t *relationships,
+                 char *err, size_t errlen) {
+  int rc;
+
+  if (kb->last_lookup != NULL) {
+    sqlite3_reset(kb->last_lookup);
+    kb->last_lookup = NULL;
+  }
+  rc = count_rows(kb, "SELECT count(*) FROM entities", entities, err,
+                  errlen);
+  if (rc == 0)
+    rc = count_rows(kb, "SELECT count(*) FROM relationships", relationships,
+                    err, errlen);
+  return rc;
+}
+
+
+struct sqlite3 *st_kb_db(struct st_kb *kb) {
+  return kb->db;
+}

@@ -1,0 +1,875 @@
+/* Tests for src/pipeline: extractor loading, the prefilter, error
+ * isolation, reload, idempotence, provenance and the cursor, over real
+ * probe.db and kb.db files in a temporary folder. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "kb/kb.h"
+#include "pipeline/pipeline.h"
+#include "store/store.h"
+#include "test.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/time.h"
+
+static char tmpdir[] = "/tmp/st_test_pipeline_XXXXXX";
+static int case_number;
+static char dir[512];  /* the current case's folder */
+
+
+/* Returns dir/name in one of 4 static buffers, reused in turn. */
+static const char *path_in(const char *name) {
+  static char paths[4][1024];
+  static int next;
+  char *p = paths[next++ % 4];
+
+  snprintf(p, 1024, "%s/%s", dir, name);
+  return p;
+}
+
+
+/* Gives each case its own folder with an extractors/ subfolder. */
+static void new_case_dir(void) {
+  snprintf(dir, sizeof(dir), "%s/case%d", tmpdir, ++case_number);
+  mkdir(dir, 0700);
+  mkdir(path_in("extractors"), 0700);
+}
+
+
+static int write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "wb");
+
+  if (f == NULL)
+    return -1;
+  fputs(text, f);
+  return fclose(f);
+}
+
+
+/* Sets the file's mtime to t seconds, so that the pipeline detects an edit
+ * made within the same second. */
+static void set_mtime(const char *path, time_t t) {
+  struct timespec times[2] = { { t, 0 }, { t, 0 } };
+  utimensat(AT_FDCWD, path, times, 0);
+}
+
+
+/* Adds n flows to the probe at path (created when missing). Flow i gets
+ * the URL https://example.test/<prefix><i>, method GET (POST when i is a
+ * multiple of 5), a text/html response whose body is "body <i>", and a
+ * capture time of 2023-01-01 00:00:<i>. */
+static int add_flows(const char *path, const char *prefix, int first, int n) {
+  struct st_store *store = NULL;
+  struct st_flow **flows = calloc((size_t)n, sizeof(*flows));
+  char err[ST_ERRLEN], text[256];
+  int rc;
+
+  rc = st_store_open(&store, path, ST_STORE_CREATE, err, sizeof(err));
+  if (rc != 0) {
+    fprintf(stderr, "%s\n", err);
+    free(flows);
+    return rc;
+  }
+  for (int i = 0; i < n; i++) {
+    struct st_flow *f = st_flow_new();
+    int k = first + i;
+
+    snprintf(text, sizeof(text), "https://example.test/%s%d", prefix, k);
+    f->url = st_strdup(text);
+    f->pretty_url = st_strdup(text);
+    f->host = st_strdup("example.test");
+    f->port = 443;
+    f->method = st_strdup(k % 5 == 0 ? "POST" : "GET");
+    f->http_version = st_strdup("HTTP/1.1");
+    f->req_headers = st_strdup("{\"Host\": \"example.test\"}");
+    f->status = 200;
+    f->resp_http_version = st_strdup("HTTP/1.1");
+    f->resp_headers = st_strdup("{\"Content-Type\": \"text/html\"}");
+    f->resp_content_type = st_strdup("text/HTML; charset=utf-8");
+    snprintf(text, sizeof(text), "body %d", k);
+    f->resp_body = st_strdup(text);
+    f->resp_body_len = strlen(text);
+    st_time_format(1672531200LL * 1000000 + (int64_t)k * 1000000,
+                   f->capture_ts);
+    memcpy(f->req_ts, f->capture_ts, ST_TIME_LEN);
+    memcpy(f->resp_ts, f->capture_ts, ST_TIME_LEN);
+    flows[i] = f;
+  }
+  rc = st_store_insert(store, flows, (size_t)n, err, sizeof(err));
+  if (rc != 0)
+    fprintf(stderr, "%s\n", err);
+  for (int i = 0; i < n; i++)
+    st_flow_free(&flows[i]);
+  free(flows);
+  st_store_close(&store);
+  return rc;
+}
+
+
+/* Options for the current case's folder. The paths live in static
+ * buffers of their own, valid until the next call. */
+static void default_options(struct st_pipeline_options *o) {
+  static char probe[1024], kb[1024], extractors[1024];
+
+  snprintf(probe, sizeof(probe), "%s", path_in("probe.db"));
+  snprintf(kb, sizeof(kb), "%s", path_in("kb.db"));
+  snprintf(extractors, sizeof(extractors), "%s", path_in("extractors"));
+  memset(o, 0, sizeof(*o));
+  o->probe_path = probe;
+  o->kb_path = kb;
+  o->extractor_dir = extractors;
+  o->interval = 0.1;
+  o->budget = 0.5;
+  o->memory_limit = 64 * 1024 * 1024;
+}
+
+
+/* Returns the integer result of sql on kb.db, or -1. */
+static int64_t kb_query_int(const char *sql) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  int64_t v = -1;
+
+  if (sqlite3_open_v2(path_in("kb.db"), &db, SQLITE_OPEN_READONLY, NULL) ==
+          SQLITE_OK &&
+      sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW)
+    v = sqlite3_column_int64(stmt, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return v;
+}
+
+
+/* Returns the text result of sql on kb.db as a new string, or NULL. */
+static char *kb_query_text(const char *sql) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  char *v = NULL;
+
+  if (sqlite3_open_v2(path_in("kb.db"), &db, SQLITE_OPEN_READONLY, NULL) ==
+          SQLITE_OK &&
+      sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
+    v = strdup((const char *)sqlite3_column_text(stmt, 0));
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return v;
+}
+
+
+/* The whole knowledge base except the NIL rows' ts, one line per row. */
+static char *kb_dump(void) {
+  return kb_query_text(
+    "SELECT group_concat(line, char(10)) FROM ("
+    "SELECT 'e|' || id || '|' || type || '|' || ifnull(data, 'NULL') || "
+    "'|' || CASE id WHEN '" ST_KB_NIL_ID "' THEN '-' ELSE ts END AS line "
+    "FROM entities UNION ALL "
+    "SELECT 'r|' || id || '|' || type || '|' || src || '|' || dst || '|' || "
+    "ifnull(data, 'NULL') || '|' || CASE id WHEN '" ST_KB_NIL_ID "' "
+    "THEN '-' ELSE ts END FROM relationships ORDER BY 1)");
+}
+
+
+/* Returns 1 when kb.db has an entity with key's id, else 0. */
+static int64_t entity_exists(const char *key) {
+  char id[ST_KB_ID_LEN], sql[128];
+
+  st_kb_id(key, strlen(key), id);
+  snprintf(sql, sizeof(sql), "SELECT count(*) FROM entities WHERE id = "
+           "'%s'", id);
+  return kb_query_int(sql);
+}
+
+
+static const struct st_pipeline_extractor_stats *find_stats(
+    const struct st_pipeline_stats *stats, const char *name) {
+  for (size_t i = 0; i < stats->extractor_count; i++) {
+    if (strcmp(stats->extractors[i].name, name) == 0)
+      return &stats->extractors[i];
+  }
+  return NULL;
+}
+
+
+/* An extractor that records each flow's page number as an entity. */
+static const char page_extractor[] =
+  "return {\n"
+  "  name = 'pages',\n"
+  "  match = { method = 'GET' },\n"
+  "  extract = function(flow, kb)\n"
+  "    local n = flow.request.url:match('(%d+)$')\n"
+  "    kb.upsert{ type = 'test/page', key = 'page' .. n,\n"
+  "               data = { n = tonumber(n), body = flow.response.body } }\n"
+  "  end,\n"
+  "}\n";
+
+
+TEST(pipeline_missing_probe_fails) {
+  struct st_pipeline_options o;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN] = "";
+
+  new_case_dir();
+  default_options(&o);
+  ASSERT(st_pipeline_new(&p, &o, err, sizeof(err)) < 0);
+  ASSERT(p == NULL);
+  ASSERT(strstr(err, "probe.db") != NULL);
+  ASSERT(access(path_in("probe.db"), F_OK) != 0);
+}
+
+
+TEST(pipeline_run_all_writes_entities) {
+  struct st_pipeline_options o;
+  struct st_pipeline_stats stats;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN];
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 10));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/pages.lua"),
+                              page_extractor));
+  default_options(&o);
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_load_failures(p));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+  ASSERT_INT_EQ(10, stats.flows_seen);
+  ASSERT_INT_EQ(8, stats.entities_added);  /* flows 5 and 10 are POST */
+  ASSERT_INT_EQ(1, stats.extractor_count);
+  ASSERT_INT_EQ(8, stats.extractors[0].matched);
+  ASSERT_INT_EQ(0, stats.extractors[0].errors);
+  st_pipeline_stats_cleanup(&stats);
+  st_pipeline_free(&p);
+
+  ASSERT_INT_EQ(9, kb_query_int("SELECT count(*) FROM entities"));
+  {
+    char *data = kb_query_text("SELECT data || '|' || ts FROM entities "
+                               "WHERE type = 'test/page' ORDER BY ts "
+                               "LIMIT 1");
+    char ts[ST_TIME_LEN], expected[128];
+
+    st_time_format(1672531200LL * 1000000 + 1000000, ts);
+    snprintf(expected, sizeof(expected), "{\"body\":\"body 1\",\"n\":1}|%s",
+             ts);
+    ASSERT_STR_EQ(expected, data);
+    free(data);
+  }
+}
+
+
+TEST(pipeline_prefilter_fields) {
+  struct st_pipeline_options o;
+  struct st_pipeline_stats stats;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN];
+  static const char *const cases[][2] = {
+    { "method_list", "method = { 'PUT', 'POST' }" },
+    { "prefix", "url_prefix = 'https://example.test/page1'" },
+    { "prefix_list", "url_prefix = { 'http://x', "
+                     "'https://example.test/page2' }" },
+    { "pattern", "url_pattern = 'page[3-4]$'" },
+    { "type_nocase", "content_type = 'html'" },
+    { "type_miss", "content_type = { 'json', 'image/' }" },
+    { "combined", "method = 'GET', url_pattern = '[0-9]$', "
+                  "content_type = 'TEXT/'" },
+  };
+  static const int expected[] = { 2, 2, 1, 2, 10, 0, 8 };
+  char file[1024], text[512];
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 10));
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    snprintf(file, sizeof(file), "%s", path_in(cases[i][0]));
+    strcat(file, ".lua");
+    snprintf(text, sizeof(text), "return { match = { %s },\n"
+             "  extract = function() end }\n", cases[i][1]);
+    ASSERT_INT_EQ(0, write_file(file, text));
+  }
+  default_options(&o);
+  o.extractor_dir = dir;
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const struct st_pipeline_extractor_stats *x =
+      find_stats(&stats, cases[i][0]);
+    if (x == NULL)
+      FAIL_AT("extractor %s not loaded", cases[i][0]);
+    if ((int)x->matched != expected[i])
+      FAIL_AT("%s: expected %d flows matched, got %d", cases[i][0],
+              expected[i], (int)x->matched);
+  }
+  st_pipeline_stats_cleanup(&stats);
+  st_pipeline_free(&p);
+}
+
+
+TEST(pipeline_load_errors_name_field) {
+  static const char *const cases[][2] = {
+    { "not_table", "return 42" },
+    { "no_extract", "return { name = 'x' }" },
+    { "bad_name", "return { name = 7, extract = print }" },
+    { "bad_match", "return { match = 'GET', extract = print }" },
+    { "bad_method", "return { match = { method = 5 }, extract = print }" },
+    { "bad_item", "return { match = { url_prefix = { 'a', 1 } },\n"
+                  "  extract = print }" },
+    { "bad_regex", "return { match = { url_pattern = '(' },\n"
+                   "  extract = print }" },
+    { "unknown", "return { match = { host = 'x' }, extract = print }" },
+    { "empty_list", "return { match = { method = {} }, extract = print }" },
+    { "bad_merge", "return { merge = 1, extract = print }" },
+    { "syntax", "return {\n  extract = function(\n}" },
+    { "raises", "error('boom at load')" },
+    { "loops", "while true do end" },
+  };
+  static const char *const expected[] = {
+    "the file must return a table, got number",
+    "field 'extract' must be a function",
+    "field 'name' must be a string, got number",
+    "field 'match' must be a table, got string",
+    "field 'match.method' must be a string or a list of strings, got "
+    "number",
+    "field 'match.url_prefix' item 2 must be a string, got number",
+    "field 'match.url_pattern' '(' is not a valid POSIX extended regular "
+    "expression",
+    "field 'match.host' is unknown",
+    "field 'match.method' must not be an empty list",
+    "field 'merge' must be a function",
+    "syntax.lua:3:",
+    "boom at load",
+    "time budget",
+  };
+  struct st_pipeline_options o;
+  struct st_pipeline_stats stats;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN], file[1024];
+  size_t n = sizeof(cases) / sizeof(cases[0]);
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 1));
+  for (size_t i = 0; i < n; i++) {
+    snprintf(file, sizeof(file), "%s/extractors/%s.lua", dir, cases[i][0]);
+    ASSERT_INT_EQ(0, write_file(file, cases[i][1]));
+  }
+  default_options(&o);
+  o.budget = 0.2;
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(n, st_pipeline_load_failures(p));
+  ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+  ASSERT_INT_EQ(n, stats.extractor_count);
+  for (size_t i = 0; i < n; i++) {
+    const struct st_pipeline_extractor_stats *x = NULL;
+
+    snprintf(file, sizeof(file), "%s/extractors/%s.lua", dir, cases[i][0]);
+    for (size_t j = 0; j < stats.extractor_count; j++) {
+      if (strcmp(stats.extractors[j].file, file) == 0)
+        x = &stats.extractors[j];
+    }
+    if (x == NULL)
+      FAIL_AT("no stats for %s", file);
+    if (x->loaded)
+      FAIL_AT("%s loaded", file);
+    if (strstr(x->load_error, expected[i]) == NULL)
+      FAIL_AT("%s: expected \"%s\" in \"%s\"", cases[i][0], expected[i],
+              x->load_error);
+    if (strstr(x->load_error, cases[i][0]) == NULL)
+      FAIL_AT("%s: the message does not name the file: \"%s\"",
+              cases[i][0], x->load_error);
+  }
+  st_pipeline_stats_cleanup(&stats);
+  st_pipeline_free(&p);
+}
+
+
+/* One extractor that writes and then fails on some flows: raising, an
+ * endless loop, unbounded allocation. The other flows are kept, and so is
+ * the state. */
+TEST(pipeline_errors_cost_one_flow) {
+  static const char extractor[] =
+    "return {\n"
+    "  name = 'faulty',\n"
+    "  extract = function(flow, kb)\n"
+    "    local n = tonumber(flow.request.url:match('(%d+)$'))\n"
+    "    kb.upsert{ type = 'test/page', key = 'page' .. n }\n"
+    "    if n == 2 then error('broken page') end\n"
+    "    if n == 3 then while true do end end\n"
+    "    if n == 4 then\n"
+    "      local t = {}\n"
+    "      for i = 1, math.huge do t[i] = string.rep('x', 4096) .. i end\n"
+    "    end\n"
+    "    if n == 6 then\n"
+    "      -- a pcall inside the extractor cannot swallow the budget\n"
+    "      pcall(function() while true do end end)\n"
+    "      kb.upsert{ type = 'test/escaped', key = 'escaped' }\n"
+    "    end\n"
+    "    if n == 7 then return nil, 'not a page I know' end\n"
+    "  end,\n"
+    "}\n";
+  struct st_pipeline_options o;
+  struct st_pipeline_stats stats;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN];
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 8));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/faulty.lua"), extractor));
+  default_options(&o);
+  o.budget = 0.2;
+  o.memory_limit = 32 * 1024 * 1024;
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+  ASSERT_INT_EQ(8, stats.flows_seen);
+  ASSERT_INT_EQ(1, stats.extractor_count);
+  ASSERT_INT_EQ(8, stats.extractors[0].matched);
+  ASSERT_INT_EQ(4, stats.extractors[0].errors);
+  ASSERT_INT_EQ(1, stats.extractors[0].declined);
+  ASSERT(strstr(stats.extractors[0].last_error, "time budget") != NULL);
+  /* Kept: 1, 5, 7 (declined keeps its writes) and 8. */
+  ASSERT_INT_EQ(4, stats.entities_added);
+  st_pipeline_stats_cleanup(&stats);
+  st_pipeline_free(&p);
+
+  ASSERT_INT_EQ(5, kb_query_int("SELECT count(*) FROM entities"));
+  ASSERT_INT_EQ(0, kb_query_int("SELECT count(*) FROM entities WHERE "
+                                "type = 'test/escaped'"));
+  ASSERT_INT_EQ(4, kb_query_int("SELECT count(*) FROM observations"));
+  ASSERT_INT_EQ(1, entity_exists("page1"));
+  ASSERT_INT_EQ(0, entity_exists("page2"));
+  ASSERT_INT_EQ(0, entity_exists("page3"));
+  ASSERT_INT_EQ(0, entity_exists("page4"));
+  ASSERT_INT_EQ(1, entity_exists("page5"));
+  ASSERT_INT_EQ(0, entity_exists("page6"));
+  ASSERT_INT_EQ(1, entity_exists("page7"));
+  ASSERT_INT_EQ(1, entity_exists("page8"));
+}
+
+
+TEST(pipeline_observations_record_provenance) {
+  static const char extractor[] =
+    "return {\n"
+    "  name = 'same', version = 7,\n"
+    "  extract = function(flow, kb)\n"
+    "    local a = kb.upsert{ type = 'test/site', key = 'example.test' }\n"
+    "    local b = kb.upsert{ type = 'test/page', key = flow.request.url }\n"
+    "    kb.upsert{ type = 'test/on', src = b, dst = a }\n"
+    "  end,\n"
+    "}\n";
+  struct st_pipeline_options o;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN], first[ST_TIME_LEN], last[ST_TIME_LEN];
+  char *row;
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 3));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/same.lua"), extractor));
+  default_options(&o);
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  /* A second run over the same flows adds no observation. */
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  st_pipeline_free(&p);
+
+  /* 3 flows x (site, page, relationship). */
+  ASSERT_INT_EQ(9, kb_query_int("SELECT count(*) FROM observations"));
+  ASSERT_INT_EQ(3, kb_query_int("SELECT count(DISTINCT flow_id) FROM "
+                                "observations"));
+  row = kb_query_text("SELECT kind || '|' || extractor || '|' || "
+                      "extractor_version || '|' || count(*) FROM "
+                      "observations o JOIN entities e ON e.id = o.object_id "
+                      "WHERE e.type = 'test/site'");
+  ASSERT_STR_EQ("entity|same|7|3", row);
+  free(row);
+  row = kb_query_text("SELECT kind FROM observations o JOIN relationships r "
+                      "ON r.id = o.object_id LIMIT 1");
+  ASSERT_STR_EQ("relationship", row);
+  free(row);
+
+  {
+    struct st_kb *kb = NULL;
+    char id[ST_KB_ID_LEN], expected_first[ST_TIME_LEN],
+      expected_last[ST_TIME_LEN];
+    int64_t count = 0;
+
+    st_kb_id("example.test", strlen("example.test"), id);
+    ASSERT_INT_EQ(0, st_kb_open(&kb, path_in("kb.db"), ST_KB_READONLY, err,
+                                sizeof(err)));
+    ASSERT_INT_EQ(0, st_kb_seen(kb, id, first, last, &count, err,
+                                sizeof(err)));
+    st_kb_close(&kb);
+    st_time_format(1672531200LL * 1000000 + 1000000, expected_first);
+    st_time_format(1672531200LL * 1000000 + 3000000, expected_last);
+    ASSERT_INT_EQ(3, count);
+    ASSERT_STR_EQ(expected_first, first);
+    ASSERT_STR_EQ(expected_last, last);
+  }
+}
+
+
+/* The extractor's `merge` applies to all its upserts; a call's own merge
+ * overrides it. */
+TEST(pipeline_extractor_merge_used) {
+  static const char extractor[] =
+    "return {\n"
+    "  name = 'counter',\n"
+    "  merge = function(old, new)\n"
+    "    return { seen = (old.seen or 0) + new.seen }\n"
+    "  end,\n"
+    "  extract = function(flow, kb)\n"
+    "    kb.upsert{ type = 'test/counter', key = 'all', data = { seen = 1 } }\n"
+    "    kb.upsert{ type = 'test/last', key = 'last',\n"
+    "               data = { url = flow.request.url }, merge = kb.merge }\n"
+    "  end,\n"
+    "}\n";
+  struct st_pipeline_options o;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN];
+  char *data;
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 6));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/counter.lua"),
+                              extractor));
+  default_options(&o);
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  st_pipeline_free(&p);
+  data = kb_query_text("SELECT data FROM entities WHERE type = "
+                       "'test/counter'");
+  ASSERT_STR_EQ("{\"seen\":6}", data);
+  free(data);
+  data = kb_query_text("SELECT data FROM entities WHERE type = "
+                       "'test/last'");
+  ASSERT_STR_EQ("{\"url\":\"https://example.test/page6\"}", data);
+  free(data);
+}
+
+
+TEST(pipeline_twice_same_kb) {
+  struct st_pipeline_options o;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN];
+  char *once, *twice;
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 20));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/pages.lua"),
+                              page_extractor));
+  default_options(&o);
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  st_pipeline_free(&p);
+  once = kb_dump();
+
+  /* A second process over the same flows into the same kb.db. */
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  st_pipeline_free(&p);
+  twice = kb_dump();
+  ASSERT(once != NULL && strlen(once) > 100);
+  ASSERT_STR_EQ(once, twice);
+  free(once);
+  free(twice);
+}
+
+
+/* Runs one cycle of a service pipeline and returns its stats. */
+static int one_cycle(const struct st_pipeline_options *o,
+                     struct st_pipeline_stats *stats) {
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN];
+  int rc = st_pipeline_new(&p, o, err, sizeof(err));
+
+  if (rc == 0)
+    rc = st_pipeline_cycle(p, err, sizeof(err));
+  if (rc == 0)
+    rc = st_pipeline_get_stats(p, stats);
+  if (rc != 0)
+    fprintf(stderr, "cycle failed: %s\n", err);
+  st_pipeline_free(&p);
+  return rc;
+}
+
+
+TEST(pipeline_cursor_survives_restart) {
+  struct st_pipeline_options o;
+  struct st_pipeline_stats stats;
+  char other[1024];
+  char *cursor;
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 10));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/pages.lua"),
+                              page_extractor));
+  default_options(&o);
+
+  ASSERT_INT_EQ(0, one_cycle(&o, &stats));
+  ASSERT_INT_EQ(10, stats.flows_seen);
+  ASSERT_INT_EQ(10, stats.cursor);
+  st_pipeline_stats_cleanup(&stats);
+
+  /* A restart with nothing new scans nothing. */
+  ASSERT_INT_EQ(0, one_cycle(&o, &stats));
+  ASSERT_INT_EQ(0, stats.flows_seen);
+  ASSERT_INT_EQ(10, stats.cursor);
+  st_pipeline_stats_cleanup(&stats);
+
+  /* A restart after 5 new flows scans those 5 only. */
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 11, 5));
+  ASSERT_INT_EQ(0, one_cycle(&o, &stats));
+  ASSERT_INT_EQ(5, stats.flows_seen);
+  ASSERT_INT_EQ(4, stats.entities_added);  /* 15 is a POST */
+  ASSERT_INT_EQ(15, stats.cursor);
+  st_pipeline_stats_cleanup(&stats);
+  cursor = kb_query_text("SELECT value FROM meta WHERE key = '"
+                         ST_PIPELINE_META_CURSOR "'");
+  ASSERT_STR_EQ("15", cursor);
+  free(cursor);
+
+  /* Another probe.db (another identity) with the same kb.db starts from
+   * its first flow, even though its rowids are below the cursor. */
+  ASSERT_INT_EQ(0, add_flows(path_in("other.db"), "other", 1, 3));
+  snprintf(other, sizeof(other), "%s", path_in("other.db"));
+  o.probe_path = other;
+  ASSERT_INT_EQ(0, one_cycle(&o, &stats));
+  ASSERT_INT_EQ(3, stats.flows_seen);
+  ASSERT_INT_EQ(3, stats.cursor);
+  st_pipeline_stats_cleanup(&stats);
+}
+
+
+TEST(pipeline_reload_reruns_edited_file) {
+  static const char version1[] =
+    "return { name = 'pages', extract = function(flow, kb)\n"
+    "  kb.upsert{ type = 'test/page', key = flow.request.url,\n"
+    "             data = { v = 1 } }\n"
+    "end }\n";
+  static const char version2[] =
+    "return { name = 'pages', version = '2',\n"
+    "  extract = function(flow, kb)\n"
+    "    kb.upsert{ type = 'test/page', key = flow.request.url,\n"
+    "               data = { v = 2, edited = true } }\n"
+    "  end }\n";
+  static const char broken[] = "return { name = 'pages', extract = \n";
+  struct st_pipeline_options o;
+  struct st_pipeline_stats stats;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN], file[1024];
+
+  new_case_dir();
+  snprintf(file, sizeof(file), "%s", path_in("extractors/pages.lua"));
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 4));
+  ASSERT_INT_EQ(0, write_file(file, version1));
+  set_mtime(file, 1000000000);
+  default_options(&o);
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_cycle(p, err, sizeof(err)));
+  ASSERT_INT_EQ(4, kb_query_int("SELECT count(*) FROM entities WHERE "
+                                "data = '{\"v\":1}'"));
+
+  /* The edit reaches the flows already processed within one cycle. */
+  ASSERT_INT_EQ(0, write_file(file, version2));
+  set_mtime(file, 1000000001);
+  ASSERT_INT_EQ(0, st_pipeline_cycle(p, err, sizeof(err)));
+  ASSERT_INT_EQ(4, kb_query_int("SELECT count(*) FROM entities WHERE "
+                                "data = '{\"edited\":true,\"v\":2}'"));
+  ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+  ASSERT_STR_EQ("2", stats.extractors[0].version);
+  ASSERT_INT_EQ(8, stats.flows_seen);
+  st_pipeline_stats_cleanup(&stats);
+
+  /* A syntax error is reported and version 2 keeps running on new flows,
+   * once: the broken file is not retried until it changes again. */
+  ASSERT_INT_EQ(0, write_file(file, broken));
+  set_mtime(file, 1000000002);
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 5, 2));
+  ASSERT_INT_EQ(0, st_pipeline_cycle(p, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+  ASSERT_INT_EQ(1, stats.extractors[0].loaded);
+  ASSERT(strstr(stats.extractors[0].load_error, "pages.lua:2:") != NULL);
+  ASSERT_INT_EQ(10, stats.flows_seen);
+  st_pipeline_stats_cleanup(&stats);
+  ASSERT_INT_EQ(6, kb_query_int("SELECT count(*) FROM entities WHERE "
+                                "data = '{\"edited\":true,\"v\":2}'"));
+  ASSERT_INT_EQ(1, st_pipeline_load_failures(p));
+
+  /* Fixed again: the error clears. A restart does not re-run the same
+   * file version over old flows. */
+  ASSERT_INT_EQ(0, write_file(file, version1));
+  set_mtime(file, 1000000003);
+  ASSERT_INT_EQ(0, st_pipeline_cycle(p, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_load_failures(p));
+  ASSERT_INT_EQ(6, kb_query_int("SELECT count(*) FROM entities WHERE "
+                                "data = '{\"edited\":true,\"v\":1}'"));
+  st_pipeline_free(&p);
+  ASSERT_INT_EQ(0, one_cycle(&o, &stats));
+  ASSERT_INT_EQ(0, stats.flows_seen);
+  st_pipeline_stats_cleanup(&stats);
+
+  /* Removing the file stops the extractor. */
+  unlink(file);
+  ASSERT_INT_EQ(0, one_cycle(&o, &stats));
+  ASSERT_INT_EQ(0, stats.extractor_count);
+  st_pipeline_stats_cleanup(&stats);
+}
+
+
+TEST(pipeline_thread_runs_cycles) {
+  struct st_pipeline_options o;
+  struct st_pipeline_stats stats;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN];
+  int64_t entities = 0, pruned = 0, cycles = 0;
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 4));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/pages.lua"),
+                              page_extractor));
+  default_options(&o);
+  o.interval = 60;  /* only the first cycle and wake-ups run */
+  o.retention = 3600;
+  o.vacuum_threshold = 1;
+  ASSERT_INT_EQ(0, st_pipeline_start(&p, &o, err, sizeof(err)));
+  for (int i = 0; i < 100 && entities < 4; i++) {
+    usleep(20000);
+    ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+    entities = stats.entities_added;
+    st_pipeline_stats_cleanup(&stats);
+  }
+  ASSERT_INT_EQ(4, entities);
+
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 6, 2));
+  st_pipeline_wake(p);
+  for (int i = 0; i < 100 && entities < 6; i++) {
+    usleep(20000);
+    ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+    entities = stats.entities_added;
+    st_pipeline_stats_cleanup(&stats);
+  }
+  ASSERT_INT_EQ(6, entities);
+
+  /* The flows were captured in 2023, older than the retention of an
+   * hour: each cycle prunes what it processed, after its commit. */
+  for (int i = 0; i < 100 && pruned < 6; i++) {
+    ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+    pruned = (int64_t)stats.flows_pruned;
+    cycles = (int64_t)stats.cycles;
+    st_pipeline_stats_cleanup(&stats);
+    if (pruned < 6)
+      usleep(20000);
+  }
+  ASSERT_INT_EQ(6, pruned);
+  ASSERT_INT_EQ(2, cycles);
+  st_pipeline_stop(&p);
+  ASSERT(p == NULL);
+  st_pipeline_stop(&p);  /* accepts NULL */
+}
+
+
+/* Runs the fixture Google extractor over the real sample capture and
+ * checks the ids against those of the expected knowledge base. */
+TEST(pipeline_google_sample_ids) {
+  const char *sample = test_sample_path("search-google.db");
+  const char *src = getenv("ST_SOURCE_DIR");
+  static const char *const result_ids[] = {
+    "02dddd9c3477ac2bb7368360bba5795f", "0e174a4087104f5f6b6f6417e4474af2",
+    "108419fe999396481e1b420b6bb8eb56", "15ae0879894a3c0d8ceedfc300266087",
+    "1aad6fcbcf054bc9a3f05de115632d53", "50c7ba907d941c61c75732d2c40168a1",
+    "5d1adc93db2453513684e98c0deba8b8", "60b77f9cfa3f5b1c0a97b360415141b8",
+    "75cd93ba4196ed7b29f2231dc76ca535", "8c48069428146a3f5af8c9efd9f60c5a",
+    "9013dd2986b2d3585bc91a18c35c609d",
+  };
+  struct st_pipeline_options o;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN], fixture[1024], sql[256];
+  const char *files[1];
+
+  if (sample == NULL) {
+    printf("skip pipeline_google_sample_ids: ../shared/samples is "
+           "absent\n");
+    return;
+  }
+  new_case_dir();
+  snprintf(fixture, sizeof(fixture),
+           "%s/tests/fixtures/extractors/google_search.lua",
+           src ? src : ".");
+  files[0] = fixture;
+  default_options(&o);
+  o.probe_path = sample;
+  o.probe_readonly = 1;
+  o.extractor_files = files;
+  o.extractor_file_count = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_load_failures(p));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  st_pipeline_free(&p);
+
+  ASSERT_INT_EQ(17, kb_query_int("SELECT count(*) FROM entities"));
+  ASSERT_INT_EQ(16, kb_query_int("SELECT count(*) FROM relationships"));
+  ASSERT_INT_EQ(1, kb_query_int(
+    "SELECT count(*) FROM entities WHERE id = "
+    "'a58bd87f985da4bd22052175d76df893' AND type = "
+    "'google.com/search_query' AND data = '{\"q\":\"who owns bellingcat\"}' "
+    "AND ts = '2023-04-09 14:15:03.030518'"));
+  for (size_t i = 0; i < sizeof(result_ids) / sizeof(result_ids[0]); i++) {
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM entities WHERE id = "
+             "'%s' AND type = 'google.com/search_result'", result_ids[i]);
+    if (kb_query_int(sql) != 1)
+      FAIL_AT("result %s missing", result_ids[i]);
+  }
+  ASSERT_INT_EQ(1, kb_query_int(
+    "SELECT count(*) FROM relationships WHERE id = "
+    "'0f993e7a7df02372dd2ab4c1283a423c' AND src = "
+    "'a58bd87f985da4bd22052175d76df893' AND dst = "
+    "'02dddd9c3477ac2bb7368360bba5795f'"));
+  /* The link that appears twice keeps the text of its last occurrence. */
+  ASSERT_INT_EQ(1, kb_query_int(
+    "SELECT count(*) FROM entities WHERE id = "
+    "'5d1adc93db2453513684e98c0deba8b8' AND json_extract(data, '$.text') "
+    "= 'Bellingcat - Wikipedia'"));
+}
+
+
+int main(void) {
+  st_log_level = ST_LOG_ERROR;  /* the cases provoke warnings on purpose */
+  if (mkdtemp(tmpdir) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
+  RUN(pipeline_missing_probe_fails);
+  RUN(pipeline_run_all_writes_entities);
+  RUN(pipeline_prefilter_fields);
+  RUN(pipeline_load_errors_name_field);
+  RUN(pipeline_errors_cost_one_flow);
+  RUN(pipeline_observations_record_provenance);
+  RUN(pipeline_extractor_merge_used);
+  RUN(pipeline_twice_same_kb);
+  RUN(pipeline_cursor_survives_restart);
+  RUN(pipeline_reload_reruns_edited_file);
+  RUN(pipeline_thread_runs_cycles);
+  RUN(pipeline_google_sample_ids);
+
+  {
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+      fprintf(stderr, "could not remove %s\n", tmpdir);
+  }
+  return TEST_EXIT();
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Throughput of `stratosphere extract`: builds a synthetic probe.db of
+# 20,000 flows (one in ten a search result page with 10 result links, the
+# rest small JSON responses) and runs the fixture Google extractor over
+# it. Checks the counts, and that the run takes less than 2 s, except in
+# sanitizer builds, which are several times slower.
+set -u
+bin=$(realpath "${1:?usage: extract_throughput.sh BINARY}")
+src=${ST_SOURCE_DIR:-$(pwd)}
+fixture=$src/tests/fixtures/extractors/google_search.lua
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+flows=20000
+limit_s=2
+
+if ! command -v python3 >/dev/null; then
+  echo "skip: python3 is not installed (scripts/setup.sh --test)"
+  exit 77
+fi
+
+python3 - "$tmp/probe.db" "$flows" <<'EOF' || exit 1
+import json
+import random
+import sqlite3
+import sys
+
+path, count = sys.argv[1], int(sys.argv[2])
+db = sqlite3.connect(path)
+db.execute("""CREATE TABLE flows (flow_id CHAR(32) NOT NULL,
+  flow_index INTEGER NOT NULL, flow_request_host VARCHAR NOT NULL,
+  flow_request_port INTEGER NOT NULL, flow_request_method VARCHAR NOT NULL,
+  flow_request_pretty_url VARCHAR NOT NULL, flow_request_url VARCHAR NOT NULL,
+  flow_request_http_version VARCHAR NOT NULL,
+  flow_request_headers VARCHAR NOT NULL,
+  flow_request_headers_content_type VARCHAR, flow_request_content BLOB,
+  flow_request_timestamp_start DATETIME NOT NULL,
+  flow_response_status_code INTEGER NOT NULL,
+  flow_response_http_version VARCHAR NOT NULL,
+  flow_response_headers VARCHAR NOT NULL,
+  flow_response_headers_content_type VARCHAR, flow_response_content BLOB,
+  flow_response_timestamp_start DATETIME NOT NULL,
+  flow_capture_timestamp DATETIME, PRIMARY KEY (flow_id))""")
+rnd = random.Random(1)
+request_headers = json.dumps({"host": "www.google.com", "accept": "*/*",
+                              "user-agent": "Mozilla/5.0"})
+rows = []
+for i in range(1, count + 1):
+    ts = "2023-04-09 14:%02d:%02d.%06d" % (i // 6000 % 60, i // 100 % 60,
+                                          i % 1000000)
+    if i % 10 == 0:
+        q = "query %d" % rnd.randrange(count // 4)
+        url = "https://www.google.com/search?q=" + q.replace(" ", "+")
+        links = "".join(
+            '<div><a href="https://site%d.example/p%d"><br><h3>Result %d'
+            ' for %s</h3></a></div>' % (rnd.randrange(5000), j, j, q)
+            for j in range(10))
+        body = ("<html><body>%s%s</body></html>"
+                % ("<p>text</p>" * 200, links)).encode()
+        ctype = "text/html; charset=UTF-8"
+    else:
+        url = "https://www.google.com/complete/search?q=%d" % i
+        body = json.dumps([str(i), ["suggestion"] * 30]).encode()
+        ctype = "application/json; charset=UTF-8"
+    response_headers = json.dumps({"content-type": ctype, "server": "gws"})
+    rows.append(("%032x" % rnd.getrandbits(128), 0, "www.google.com", 443,
+                 "GET", url, url, "HTTP/2.0", request_headers, None, b"", ts,
+                 200, "HTTP/2.0", response_headers, ctype, body, ts, ts))
+db.executemany("INSERT INTO flows VALUES (%s)" % ",".join("?" * 19), rows)
+db.commit()
+EOF
+
+start=$(date +%s%N)
+out=$("$bin" extract -q --probe "$tmp/probe.db" --kb "$tmp/kb.db" \
+  "$fixture" 2>&1)
+rc=$?
+end=$(date +%s%N)
+elapsed_ms=$(( (end - start) / 1000000 ))
+echo "$out"
+echo "extract of $flows flows: $elapsed_ms ms"
+
+failures=0
+[ "$rc" -eq 0 ] || { echo "FAIL: exit status $rc"; failures=1; }
+printf '%s\n' "$out" | grep -qx "flows seen: $flows" ||
+  { echo "FAIL: not every flow was seen"; failures=1; }
+printf '%s\n' "$out" | grep -q "2000 flows matched, 0 errors" ||
+  { echo "FAIL: expected 2000 matched flows"; failures=1; }
+if ldd "$bin" 2>/dev/null | grep -q 'libasan'; then
+  echo "sanitizer build: the $limit_s s limit is not checked"
+elif [ "$elapsed_ms" -ge $((limit_s * 1000)) ]; then
+  echo "FAIL: $elapsed_ms ms, the limit is $limit_s s"
+  failures=1
+fi
+[ "$failures" -eq 0 ] && echo "ok"
+exit "$failures"
