@@ -6,6 +6,7 @@
 
 
 local cjson = require "cjson"
+local core_flow = require "stratosphere.core.flow"
 local db = require "stratosphere.core.db"
 local printer = require "stratosphere.printer"
 
@@ -61,65 +62,6 @@ end
 -- {==================================================================
 -- Flows as tables
 -- ==================================================================
-
--- Header tables answer lookups in any letter case, as HTTP header names
--- are case-insensitive: h["Content-Type"] == h["content-type"].
-local header_mt = {
-  __index = function(t, name)
-    if type(name) ~= "string" then
-      return nil
-    end
-    local wanted = lower(name)
-    for k, v in next, t do
-      if type(k) == "string" and lower(k) == wanted then
-        return v
-      end
-    end
-    return nil
-  end,
-}
-
-
-local function decode_headers(text)
-  local h = text and json_decode(text)
-  if type(h) ~= "table" then
-    h = {}
-  end
-  return setmetatable(h, header_mt)
-end
-
-
--- Builds the flow table that extractors receive from a row of FLOW_COLUMNS.
--- NOTE: built in Lua from SQL until the pipeline's flow builder
--- (stratosphere.core.flow) is available here; both follow the same shape.
-local function flow_from_row(r)
-  return {
-    id = r.flow_id,
-    rowid = r.rowid,
-    ts = r.flow_capture_timestamp,
-    request = {
-      method = r.flow_request_method,
-      url = r.flow_request_url,
-      pretty_url = r.flow_request_pretty_url,
-      host = r.flow_request_host,
-      port = r.flow_request_port,
-      http_version = r.flow_request_http_version,
-      headers = decode_headers(r.flow_request_headers),
-      content_type = r.flow_request_headers_content_type,
-      body = r.flow_request_content or "",
-      ts = r.flow_request_timestamp_start,
-    },
-    response = {
-      status = r.flow_response_status_code,
-      http_version = r.flow_response_http_version,
-      headers = decode_headers(r.flow_response_headers),
-      content_type = r.flow_response_headers_content_type,
-      body = r.flow_response_content or "",
-      ts = r.flow_response_timestamp_start,
-    },
-  }
-end
-
 
 -- Returns the path and query of a URL, or the URL when it has no host part.
 local function path_of(url)
@@ -292,7 +234,7 @@ function Probe:flows(filter)
   end
   local list = setmetatable({}, flows_mt)
   for i, r in ipairs(rows) do
-    list[i] = flow_from_row(r)
+    list[i] = core_flow.new(r)
   end
   return list
 end
