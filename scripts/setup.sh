@@ -9,7 +9,8 @@ BUILD_PACKAGES="build-essential cmake pkg-config
   libsqlite3-dev libhttp-parser-dev zlib1g-dev libbrotli-dev libzstd-dev
   libgumbo-dev libedit-dev"
 TEST_PACKAGES="sqlite3 curl nginx-light openssl chromium libnss3-tools
-  tmux python3 clang libclang-rt-14-dev"
+  tmux python3 clang libclang-rt-14-dev lua-check brotli zstd gzip
+  iproute2 util-linux"
 
 usage() {
   echo "usage: scripts/setup.sh [--test]" >&2

@@ -1,17 +1,77 @@
+/* `stratosphere run` (the proxy, the extractor pipeline and the
+ * dashboard) and `stratosphere proxy` (the same without the dashboard, for
+ * headless machines). Both take the same options. */
 #include "cli/cli.h"
 
-#include <stdio.h>
+#include "proxy/service.h"
 
-/* Placeholder until the subcommand is implemented. */
-static const struct st_cli_option options[] = { { NULL, 0, NULL, NULL } };
+static const struct st_cli_option options[] = {
+  { "listen", 'l', "ADDR:PORT",
+    "address to listen on (default: proxy.listen, 127.0.0.1:8080)" },
+  { "no-record", 0, NULL, "proxy without storing flows (for benchmarks)" },
+  { "no-intercept", 0, NULL,
+    "tunnel HTTPS without decrypting it (no CA needed)" },
+  { "upstream-insecure", 'k', NULL,
+    "do not verify origin server certificates (lab use)" },
+  { "ca-file", 0, "FILE",
+    "also trust the CA certificates in this PEM file for origins" },
+  { "no-pipeline", 0, NULL,
+    "record without running the extractors (for benchmarks)" },
+  { NULL, 0, NULL, NULL },
+};
+
+
+static int run_service(struct st_cli_args *args, int dashboard) {
+  struct st_service_options opts;
+  struct st_config cfg;
+  int rc;
+
+  rc = st_cli_load_config(args, &cfg);
+  if (rc == ST_EXIT_OK && args->positional_count > 0)
+    rc = st_cli_usage_error(args, "unexpected argument '%s'",
+                            args->positional[0]);
+  if (rc != ST_EXIT_OK) {
+    st_config_cleanup(&cfg);
+    return rc;
+  }
+  st_service_defaults(&opts, &cfg);
+  opts.listen = st_cli_get(args, "listen");
+  if (st_cli_get(args, "no-record") != NULL)
+    opts.record = 0;
+  if (st_cli_get(args, "no-intercept") != NULL)
+    opts.intercept = 0;
+  if (st_cli_get(args, "upstream-insecure") != NULL)
+    opts.upstream_verify = 0;
+  opts.ca_file = st_cli_get(args, "ca-file");
+  if (st_cli_get(args, "no-pipeline") != NULL || !opts.record)
+    opts.pipeline = 0;
+  opts.dashboard = dashboard;
+
+  rc = st_service_main(&cfg, &opts) == 0 ? ST_EXIT_OK : ST_EXIT_FAIL;
+  st_config_cleanup(&cfg);
+  return rc;
+}
 
 
 static int cmd_run(struct st_cli_args *args) {
-  fprintf(stderr, "stratosphere run: not implemented\n");
-  return ST_EXIT_FAIL;
+  return run_service(args, 1);
+}
+
+
+static int cmd_proxy(struct st_cli_args *args) {
+  return run_service(args, 0);
 }
 
 
 const struct st_cli_command st_cli_cmd_run = {
-  "run", "", "run", options, cmd_run,
+  "run", "",
+  "run the proxy, the extractor pipeline and the dashboard",
+  options, cmd_run,
+};
+
+
+const struct st_cli_command st_cli_cmd_proxy = {
+  "proxy", "",
+  "run the recording proxy and the pipeline, without the dashboard",
+  options, cmd_proxy,
 };

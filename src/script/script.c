@@ -16,7 +16,9 @@
 #include "script/dblib.h"
 #include "script/extractlib.h"
 #include "script/flowlib.h"
+#include "script/htmllib.h"
 #include "script/kblib.h"
+#include "script/textlib.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -32,6 +34,8 @@ static const luaL_Reg core_modules[] = {
   { "cjson", luaopen_cjson },
   { "stratosphere.core.kb", luaopen_stratosphere_core_kb },
   { "stratosphere.core.flow", luaopen_stratosphere_core_flow },
+  { "stratosphere.core.html", luaopen_stratosphere_core_html },
+  { "stratosphere.core.text", luaopen_stratosphere_core_text },
   { NULL, NULL },
 };
 

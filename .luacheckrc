@@ -1,0 +1,30 @@
+-- luacheck settings for the project's Lua: Lua 5.4 plus the globals that
+-- the stratosphere runtime defines in every state. tests/lua/luacheck_test.lua
+-- runs luacheck with this file over lua/, extractors/ and tests/lua/.
+
+std = "lua54"
+max_line_length = 80
+
+-- log.error/warn/info/debug write to the project log (src/script/script.c).
+read_globals = { "log" }
+
+-- What the extractor sandbox provides: the base library without dofile
+-- and loadfile, string, table, math, utf8, three functions of os, and
+-- log. No io, no coroutine.
+stds.extractor = {
+  read_globals = {
+    "_G", "_VERSION", "assert", "collectgarbage", "error", "getmetatable",
+    "ipairs", "load", "next", "pairs", "pcall", "print", "rawequal",
+    "rawget", "rawlen", "rawset", "require", "select", "setmetatable",
+    "tonumber", "tostring", "type", "warn", "xpcall", "log",
+    string = { other_fields = true },
+    table = { other_fields = true },
+    math = { other_fields = true },
+    utf8 = { other_fields = true },
+    os = { fields = { "time", "clock", "date" } },
+  },
+}
+
+files["extractors"] = { std = "extractor" }
+
+exclude_files = { "build/**", "build-*/**" }

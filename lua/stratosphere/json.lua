@@ -1,0 +1,127 @@
+-- JSON for extractors: lua-cjson with the prefixes that sites put in front
+-- of JSON removed, failures returned as nil, err instead of raised, and
+-- whole numbers decoded as Lua integers so that ids print as "86696005"
+-- rather than "86696005.0".
+
+
+local cjson = require "cjson"
+
+
+local ipairs = ipairs
+local math_type = math.type
+local pairs = pairs
+local pcall = pcall
+local sub = string.sub
+local tointeger = math.tointeger
+local tostring = tostring
+local type = type
+
+
+-- Prefixes that make a JSON response unusable as a <script> source
+-- (anti-XSSI guards). Google sends ")]}'" and a newline; Facebook sent
+-- "for (;;);". Longer prefixes come first.
+local XSSI_PREFIXES = {
+  ")]}',",
+  ")]}'",
+  ")]}",
+  "while(1);",
+  "while (1);",
+  "for(;;);",
+  "for (;;);",
+}
+
+-- Doubles represent every integer up to 2^53 exactly; larger ones were
+-- rounded by the decoder already and stay floats.
+local MAX_EXACT_INTEGER = 2 ^ 53
+
+-- A private cjson instance, so that settings here do not change the
+-- module other code gets from require "cjson".
+local codec = cjson.new()
+
+
+-- Replaces integral floats by integers, in place. Depth is bounded by the
+-- decoder's nesting limit (1000).
+local function integerize(value)
+  for k, v in pairs(value) do
+    if type(v) == "table" then
+      integerize(v)
+    elseif math_type(v) == "float" and v > -MAX_EXACT_INTEGER and
+        v < MAX_EXACT_INTEGER then
+      local i = tointeger(v)
+      if i ~= nil then
+        value[k] = i
+      end
+    end
+  end
+end
+
+
+local M = {}
+
+
+--- The value that stands for JSON null inside decoded tables.
+M.null = cjson.null
+
+
+--- Returns s without a UTF-8 byte order mark and an anti-XSSI prefix
+-- such as ")]}'" or "while(1);", and without the white space around
+-- them.
+function M.strip_prefix(s)
+  if type(s) ~= "string" then
+    error("json.strip_prefix: s must be a string, got " .. type(s), 2)
+  end
+  if sub(s, 1, 3) == "\239\187\191" then
+    s = sub(s, 4)
+  end
+  s = s:match("^%s*(.*)$")
+  for _, prefix in ipairs(XSSI_PREFIXES) do
+    if sub(s, 1, #prefix) == prefix then
+      return (sub(s, #prefix + 1):match("^%s*(.*)$"))
+    end
+  end
+  return s
+end
+
+
+--- Decodes JSON text, after json.strip_prefix.
+-- Objects and arrays become tables, null becomes json.null, whole numbers
+-- below 2^53 become integers. NOTE: numbers of 2^53 and above lose
+-- precision, because lua-cjson 2.1 parses every number as a double.
+-- Returns the value, or nil, err for invalid JSON.
+function M.decode(s)
+  if type(s) ~= "string" then
+    error("json.decode: s must be a string, got " .. type(s), 2)
+  end
+  local ok, value = pcall(codec.decode, M.strip_prefix(s))
+  if not ok then
+    return nil, "invalid JSON: " .. tostring(value)
+  end
+  if type(value) == "table" then
+    integerize(value)
+  elseif math_type(value) == "float" and value > -MAX_EXACT_INTEGER and
+      value < MAX_EXACT_INTEGER then
+    value = tointeger(value) or value
+  end
+  return value
+end
+
+
+--- Encodes a Lua value as JSON text.
+-- Returns the text, or nil, err when the value cannot be encoded (a
+-- function, a sparse array, a table nested too deep).
+function M.encode(value)
+  local ok, text = pcall(codec.encode, value)
+  if not ok then
+    return nil, "cannot encode as JSON: " .. tostring(text)
+  end
+  return text
+end
+
+
+--- Returns true when v is JSON null as decoded (json.null).
+function M.is_null(v)
+  return v == cjson.null
+end
+
+
+return M

@@ -1,0 +1,768 @@
+/* Requests and responses on a client connection: what happens when a
+ * request head, body piece or end arrives from the client parser, and when
+ * the same arrive from the upstream parser. The response side relays the
+ * body with the framing the client can read, inserts the banner into HTML
+ * and keeps what the recorder needs. */
+#include "proxy/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/time.h"
+
+/* A body bigger than this is not kept in memory between exchanges. */
+#define KEEP_BODY_STORAGE (1024 * 1024)
+
+
+void st__exchange_init(struct exchange *ex, size_t max_body) {
+  memset(ex, 0, sizeof(*ex));
+  st_dynbuf_init(&ex->path, ST_HTTP_MAX_HEAD);
+  st_http_msg_init(&ex->req, 1);
+  st_http_msg_init(&ex->resp, 0);
+  st_dynbuf_init(&ex->req_pending, SIZE_MAX);
+  st_capture_body_init(&ex->req_body, max_body);
+  st_capture_body_init(&ex->resp_body, max_body);
+}
+
+
+static void reset_body(struct st_capture_body *b) {
+  if (b->data.cap > KEEP_BODY_STORAGE)
+    st_dynbuf_cleanup(&b->data);
+  b->data.len = 0;
+  b->total = 0;
+  b->decoded = 0;
+  b->decode_error[0] = '\0';
+}
+
+
+void st__exchange_reset(struct exchange *ex) {
+  st_free(ex->host);
+  ex->host = NULL;
+  ex->path.len = 0;
+  st_http_msg_reset(&ex->req);
+  st_http_msg_reset(&ex->resp);
+  if (ex->decoder != NULL)
+    st_decoder_free(&ex->decoder);
+  if (ex->inject)
+    st_inject_cleanup(&ex->injector);
+  ex->req_pending.len = 0;
+  reset_body(&ex->req_body);
+  reset_body(&ex->resp_body);
+  ex->active = ex->https = ex->port = 0;
+  ex->req_us = ex->resp_us = 0;
+  ex->is_connect = ex->is_head = ex->magic = ex->want_upgrade = 0;
+  ex->client_close = ex->req_done = ex->req_chunked = 0;
+  ex->resp_head_done = ex->resp_done = ex->resp_started = 0;
+  ex->interim = ex->upgraded = ex->record = ex->handshake_flow = 0;
+  ex->out_chunked = ex->out_close = ex->inject = 0;
+}
+
+
+void st__exchange_cleanup(struct exchange *ex) {
+  st__exchange_reset(ex);
+  st_dynbuf_cleanup(&ex->path);
+  st_http_msg_cleanup(&ex->req);
+  st_http_msg_cleanup(&ex->resp);
+  st_dynbuf_cleanup(&ex->req_pending);
+  st_capture_body_cleanup(&ex->req_body);
+  st_capture_body_cleanup(&ex->resp_body);
+}
+
+
+static void swap_msg(struct st_http_msg *a, struct st_http_msg *b) {
+  struct st_http_msg tmp = *a;
+
+  *a = *b;
+  *b = tmp;
+}
+
+
+static void swap_trailers(struct st_headers *a, struct st_headers *b) {
+  struct st_headers tmp = *a;
+
+  *a = *b;
+  *b = tmp;
+}
+
+
+static int recording(const struct conn *c) {
+  return c->proxy->opts.writer != NULL;
+}
+
+
+/* Sends request bytes upstream, or keeps them while the upstream
+ * connection is not ready. */
+static int to_upstream(struct conn *c, const char *data, size_t n) {
+  struct upstream *up = c->up;
+
+  if (up != NULL && up->state == UP_READY && c->ex.req_pending.len == 0)
+    return st__endpoint_send(&up->ep, data, n);
+  return st_dynbuf_append(&c->ex.req_pending, data, n);
+}
+
+
+/* Splits an authority "host:port" or "[v6]:port" (n bytes). The host is
+ * copied without brackets. Returns 0 or ST_EINVAL. */
+static int split_authority(const char *a, size_t n, int default_port,
+                           char **host, int *port) {
+  const char *host_start = a, *host_end, *colon = NULL;
+  long p = default_port;
+
+  if (n > 0 && a[0] == '[') {
+    const char *close = memchr(a, ']', n);
+    if (close == NULL)
+      return ST_EINVAL;
+    host_start = a + 1;
+    host_end = close;
+    if (close + 1 < a + n) {
+      if (close[1] != ':')
+        return ST_EINVAL;
+      colon = close + 1;
+    }
+  } else {
+    colon = memrchr(a, ':', n);
+    host_end = colon ? colon : a + n;
+  }
+  if (colon != NULL) {
+    char *end;
+    char digits[8];
+    size_t len = (size_t)(a + n - colon - 1);
+
+    if (len == 0 || len >= sizeof(digits))
+      return ST_EINVAL;
+    memcpy(digits, colon + 1, len);
+    digits[len] = '\0';
+    p = strtol(digits, &end, 10);
+    if (*end != '\0' || p < 1 || p > 65535)
+      return ST_EINVAL;
+  }
+  if (host_end == host_start || host_end - host_start > 253)
+    return ST_EINVAL;
+  for (const char *q = host_start; q < host_end; q++) {
+    if (*q <= ' ' || *q == '/' || *q == '@' || *q == '\\' || *q == 0x7f)
+      return ST_EINVAL;
+  }
+  *host = st_strndup(host_start, (size_t)(host_end - host_start));
+  *port = (int)p;
+  return *host == NULL ? ST_ENOMEM : 0;
+}
+
+
+/* Fills ex->https, host, port and path from the request target. */
+static int parse_target(struct conn *c) {
+  struct exchange *ex = &c->ex;
+  const char *t = ex->req.target.data;
+  size_t n = ex->req.target.len;
+  struct http_parser_url u;
+  int rc;
+
+  if (n > 0 && (t[0] == '/' || t[0] == '*')) {
+    if (!c->https)
+      return ST_ENOTFOUND;  /* origin-form sent to the proxy itself */
+    ex->https = 1;
+    ex->host = st_strdup(c->tunnel_host);
+    ex->port = c->tunnel_port;
+    rc = st_dynbuf_append(&ex->path, t, n);
+    return ex->host == NULL ? ST_ENOMEM : rc;
+  }
+
+  http_parser_url_init(&u);
+  if (http_parser_parse_url(t, n, 0, &u) != 0 ||
+      !(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST)))
+    return ST_EINVAL;
+  if (st_headers_name_is(t + u.field_data[UF_SCHEMA].off,
+                         u.field_data[UF_SCHEMA].len, "https"))
+    ex->https = 1;
+  else if (!st_headers_name_is(t + u.field_data[UF_SCHEMA].off,
+                               u.field_data[UF_SCHEMA].len, "http"))
+    return ST_EINVAL;
+  if (c->https) {
+    /* Inside an intercepted tunnel the origin is the CONNECT target,
+     * whatever host an absolute-form target names. */
+    ex->host = st_strdup(c->tunnel_host);
+    ex->port = c->tunnel_port;
+    ex->https = 1;
+  } else {
+    ex->host = st_strndup(t + u.field_data[UF_HOST].off,
+                          u.field_data[UF_HOST].len);
+    ex->port = (u.field_set & (1 << UF_PORT)) ? u.port
+                                               : (ex->https ? 443 : 80);
+  }
+  if (ex->host == NULL)
+    return ST_ENOMEM;
+  if (u.field_set & (1 << UF_PATH)) {
+    size_t off = u.field_data[UF_PATH].off;
+    size_t end = n;
+    if (u.field_set & (1 << UF_FRAGMENT))
+      end = (size_t)u.field_data[UF_FRAGMENT].off - 1;
+    rc = st_dynbuf_append(&ex->path, t + off, end - off);
+  } else {
+    rc = st_dynbuf_append(&ex->path, "/", 1);
+    if (rc == 0 && (u.field_set & (1 << UF_QUERY)))
+      rc = st_dynbuf_appendf(&ex->path, "?%.*s",
+                             (int)u.field_data[UF_QUERY].len,
+                             t + u.field_data[UF_QUERY].off);
+  }
+  return rc;
+}
+
+
+/* Checks Proxy-Authorization against proxy.user / proxy.password. */
+static int authorized(struct conn *c) {
+  const char *want = c->proxy->auth;
+  const char *got;
+  size_t len = 0, want_len;
+  unsigned char diff = 0;
+
+  if (want == NULL || c->https)
+    return 1;
+  got = st_headers_get(&c->ex.req.headers, "proxy-authorization", &len);
+  want_len = strlen(want);
+  if (got == NULL || len != want_len || strncasecmp(got, "basic ", 6) != 0)
+    return 0;
+  /* Compare the credential in constant time. */
+  for (size_t i = 6; i < len; i++)
+    diff |= (unsigned char)(got[i] ^ want[i]);
+  return diff == 0;
+}
+
+
+/* Builds the request head sent upstream into ex->req_pending. */
+static int write_request_head(struct conn *c) {
+  struct exchange *ex = &c->ex;
+  struct st_dynbuf *out = &ex->req_pending;
+  int rc;
+
+  rc = st_dynbuf_appendf(out, "%s %.*s HTTP/1.1\r\n",
+                         st_http_msg_method(&ex->req), (int)ex->path.len,
+                         ex->path.data);
+  if (rc == 0 && st_headers_find(&ex->req.headers, "host", 0) < 0) {
+    int v6 = strchr(ex->host, ':') != NULL;
+    int default_port = ex->port == (ex->https ? 443 : 80);
+    rc = st_dynbuf_appendf(out, "Host: %s%s%s", v6 ? "[" : "", ex->host,
+                           v6 ? "]" : "");
+    if (rc == 0 && !default_port)
+      rc = st_dynbuf_appendf(out, ":%d", ex->port);
+    if (rc == 0)
+      rc = st_dynbuf_append(out, "\r\n", 2);
+  }
+  if (rc == 0)
+    rc = st_http_write_fields(out, &ex->req.headers, ex->want_upgrade, NULL);
+  if (rc == 0 && ex->req_chunked)
+    rc = st_dynbuf_appendf(out, "Transfer-Encoding: chunked\r\n");
+  if (rc == 0 && ex->want_upgrade)
+    rc = st_dynbuf_appendf(out, "Connection: Upgrade\r\n");
+  if (rc == 0)
+    rc = st_dynbuf_append(out, "\r\n", 2);
+  return rc;
+}
+
+
+static int start_connect(struct conn *c) {
+  struct exchange *ex = &c->ex;
+  int rc;
+
+  rc = split_authority(ex->req.target.data, ex->req.target.len, 443,
+                       &c->tunnel_host, &c->tunnel_port);
+  if (rc != 0) {
+    st__conn_fail(c, 400, "invalid CONNECT target %.*s",
+                  (int)(ex->req.target.len < 200 ? ex->req.target.len : 200),
+                  ex->req.target.data);
+    return ST_ECLOSED;
+  }
+  ex->is_connect = 1;
+  ex->https = 1;
+  ex->host = st_strdup(c->tunnel_host);
+  ex->port = c->tunnel_port;
+  if (ex->host == NULL || st_dynbuf_append(&ex->path, "", 0) != 0)
+    return ST_ENOMEM;
+  if (!authorized(c)) {
+    st__conn_fail(c, 407, "proxy authentication required");
+    return ST_ECLOSED;
+  }
+  c->mode = MODE_CONNECTING;
+  if (st__magic_is_host(c->tunnel_host, strlen(c->tunnel_host))) {
+    ex->magic = 1;
+    return 0;  /* answered when the message ends */
+  }
+  rc = st__upstream_open(c, c->tunnel_host, c->tunnel_port, 0);
+  if (rc != 0) {
+    st__conn_fail(c, 502, "cannot connect to %s:%d: %s", c->tunnel_host,
+                  c->tunnel_port, st_strerror(rc));
+    return ST_ECLOSED;
+  }
+  return 0;
+}
+
+
+static int request_head(void *ud, struct st_http_msg *msg) {
+  struct conn *c = ud;
+  struct exchange *ex = &c->ex;
+  int rc;
+
+  c->proxy->stats.requests++;
+  uv_timer_stop(&c->timer);
+  c->timer_kind = 0;
+  swap_msg(&ex->req, msg);
+  ex->active = 1;
+  ex->req_us = st_time_now_us();
+  ex->is_head = ex->req.method == HTTP_HEAD;
+  ex->client_close = !ex->req.keep_alive;
+  ex->req_chunked = ex->req.chunked;
+
+  if (ex->req.method == HTTP_CONNECT)
+    return start_connect(c);
+
+  rc = parse_target(c);
+  if (rc == ST_ENOTFOUND) {
+    ex->magic = 1;  /* a browser pointed at the proxy's own address */
+    return 0;
+  }
+  if (rc != 0) {
+    st__conn_fail(c, 400, "invalid request target %.*s",
+                  (int)(ex->req.target.len < 200 ? ex->req.target.len : 200),
+                  ex->req.target.data);
+    return ST_ECLOSED;
+  }
+  if (!authorized(c)) {
+    st__conn_fail(c, 407, "proxy authentication required");
+    return ST_ECLOSED;
+  }
+  if (st__magic_is_host(ex->host, strlen(ex->host))) {
+    ex->magic = 1;
+    return 0;
+  }
+
+  ex->want_upgrade = ex->req.upgrade;
+  rc = write_request_head(c);
+  if (rc != 0)
+    return rc;
+  rc = st__upstream_open(c, ex->host, ex->port, ex->https);
+  if (rc != 0) {
+    st__conn_fail(c, 502, "cannot connect to %s:%d: %s", ex->host, ex->port,
+                  st_strerror(rc));
+    return ST_ECLOSED;
+  }
+  return 0;
+}
+
+
+static int request_body(void *ud, const char *data, size_t n) {
+  struct conn *c = ud;
+  struct exchange *ex = &c->ex;
+  char head[24];
+  int rc;
+
+  if (recording(c)) {
+    rc = st_capture_body_add(&ex->req_body, data, n);
+    if (rc != 0)
+      return rc;
+  }
+  if (ex->magic)
+    return 0;
+  if (!ex->req_chunked)
+    return to_upstream(c, data, n);
+  snprintf(head, sizeof(head), "%zx\r\n", n);
+  rc = to_upstream(c, head, strlen(head));
+  if (rc == 0)
+    rc = to_upstream(c, data, n);
+  if (rc == 0)
+    rc = to_upstream(c, "\r\n", 2);
+  return rc;
+}
+
+
+static int request_done(void *ud, struct st_http_msg *msg) {
+  struct conn *c = ud;
+  struct exchange *ex = &c->ex;
+  struct st_dynbuf end;
+  int rc = 0;
+
+  swap_trailers(&ex->req.trailers, &msg->trailers);
+  ex->req.upgrade = msg->upgrade;
+  ex->req_done = 1;
+  if (ex->magic) {
+    if (ex->is_connect)
+      st__exchange_upstream_ready(c);
+    else
+      st__magic_serve(c);
+    return 0;
+  }
+  if (ex->is_connect)
+    return 0;
+  if (ex->req_chunked) {
+    st_dynbuf_init(&end, ST_HTTP_MAX_HEAD + 16);
+    rc = st_dynbuf_append(&end, "0\r\n", 3);
+    if (rc == 0)
+      rc = st_http_write_fields(&end, &ex->req.trailers, -1, NULL);
+    if (rc == 0)
+      rc = st_dynbuf_append(&end, "\r\n", 2);
+    if (rc == 0)
+      rc = to_upstream(c, end.data, end.len);
+    st_dynbuf_cleanup(&end);
+  }
+  if (c->up != NULL && c->up->state == UP_READY)
+    st__upstream_arm_timer(c->up, c->proxy->cfg->upstream_timeout);
+  return rc;
+}
+
+
+const struct st_http_callbacks st__request_callbacks = {
+  request_head, request_body, request_done,
+};
+
+
+void st__exchange_upstream_ready(struct conn *c) {
+  struct exchange *ex = &c->ex;
+  static const char established[] =
+      "HTTP/1.1 200 Connection established\r\n\r\n";
+  int rc;
+
+  if (!ex->active)
+    return;
+  if (ex->is_connect) {
+    st__conn_send(c, established, sizeof(established) - 1);
+    ex->resp.status = 200;
+    ex->resp.major = 1;
+    ex->resp.minor = 1;
+    ex->resp_us = st_time_now_us();
+    c->mode = MODE_SNIFF;
+    st__conn_kick(c);  /* bytes the client sent early wait in inbuf */
+    return;
+  }
+  if (ex->req_pending.len > 0) {
+    rc = st__endpoint_send(&c->up->ep, ex->req_pending.data,
+                           ex->req_pending.len);
+    ex->req_pending.len = 0;
+    if (rc != 0) {
+      st__conn_fail(c, 502, "sending the request to %s failed: %s",
+                    ex->host, st_strerror(rc));
+      return;
+    }
+  }
+  if (ex->req_done)
+    st__upstream_arm_timer(c->up, c->proxy->cfg->upstream_timeout);
+  st__conn_update_reading(c);
+}
+
+
+void st__exchange_upstream_failed(struct conn *c, int status,
+                                  const char *reason) {
+  struct exchange *ex = &c->ex;
+
+  if (!ex->active || ex->resp_started) {
+    st__conn_close(c);
+    return;
+  }
+  st__conn_fail(c, status, "%s", reason);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Responses */
+
+
+static int contains_nocase(const char *hay, size_t len, const char *needle) {
+  size_t n = strlen(needle);
+
+  for (size_t i = 0; i + n <= len; i++) {
+    if (strncasecmp(hay + i, needle, n) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+
+/* Sends body bytes to the client in the framing chosen at the head. */
+static int client_body(void *ud, const char *data, size_t n) {
+  struct conn *c = ud;
+  char head[24];
+  uv_buf_t bufs[3];
+
+  if (n == 0)
+    return 0;
+  if (!c->ex.out_chunked)
+    return st__endpoint_send(&c->client, data, n);
+  snprintf(head, sizeof(head), "%zx\r\n", n);
+  bufs[0] = uv_buf_init(head, (unsigned)strlen(head));
+  bufs[1] = uv_buf_init((char *)data, (unsigned)n);
+  bufs[2] = uv_buf_init("\r\n", 2);
+  return st__endpoint_sendv(&c->client, bufs, 3);
+}
+
+
+/* Receives decoded HTML: keeps it for the record, then passes it through
+ * the banner injector. */
+static int decoded_body(void *ud, const char *data, size_t n) {
+  struct conn *c = ud;
+  int rc;
+
+  if (c->ex.record) {
+    rc = st_capture_body_add(&c->ex.resp_body, data, n);
+    if (rc != 0)
+      return rc;
+  }
+  return st_inject_feed(&c->ex.injector, data, n, client_body, c);
+}
+
+
+static int write_interim(struct conn *c, const struct st_http_msg *m) {
+  struct st_dynbuf out;
+  int rc;
+
+  st_dynbuf_init(&out, ST_HTTP_MAX_HEAD + 256);
+  rc = st_dynbuf_appendf(&out, "HTTP/1.1 %d %s\r\n", m->status,
+                         st_http_reason(m->status));
+  if (rc == 0)
+    rc = st_http_write_fields(&out, &m->headers, m->status == 101, NULL);
+  if (rc == 0 && m->status == 101)
+    rc = st_dynbuf_appendf(&out, "Connection: Upgrade\r\n");
+  if (rc == 0)
+    rc = st_dynbuf_append(&out, "\r\n", 2);
+  if (rc == 0)
+    rc = st__endpoint_send(&c->client, out.data, out.len);
+  st_dynbuf_cleanup(&out);
+  return rc;
+}
+
+
+/* Chooses how the body reaches the client, whether it is recorded and
+ * whether the banner goes in. Returns 1 when the response has no body. */
+static int plan_response(struct conn *c) {
+  struct exchange *ex = &c->ex;
+  const struct st_http_msg *m = &ex->resp;
+  const struct st_config *cfg = c->proxy->cfg;
+  size_t ct_len = 0, ce_len = 0;
+  const char *ct = st_headers_get(&m->headers, "content-type", &ct_len);
+  const char *ce = st_headers_get(&m->headers, "content-encoding", &ce_len);
+  int skip_body = ex->is_head || m->status == 204 || m->status == 304;
+  int client_11 = ex->req.major == 1 && ex->req.minor >= 1;
+  enum st_decode_encoding enc = st_decode_parse(ce, ce_len);
+
+  ex->record = recording(c) && st_capture_wants(cfg, ct, ct_len);
+  ex->inject = cfg->banner && !skip_body && ct != NULL &&
+               contains_nocase(ct, ct_len, "text/html") &&
+               m->status >= 200 && enc != ST_DECODE_UNSUPPORTED &&
+               m->content_length != 0;
+  if (ex->inject && enc != ST_DECODE_IDENTITY &&
+      st_decoder_new(&ex->decoder, enc) != 0)
+    ex->inject = 0;
+  if (ex->inject)
+    st_inject_init(&ex->injector, c->proxy->banner, c->proxy->banner_len,
+                   ST_PROXY_BANNER_HOLD);
+
+  if (skip_body)
+    return 1;
+  if (ex->inject || m->chunked) {
+    ex->out_chunked = client_11;
+    ex->out_close = !client_11;
+  } else if (m->content_length < 0) {
+    ex->out_close = 1;
+  }
+  if (ex->out_close)
+    ex->client_close = 1;
+  return 0;
+}
+
+
+static int write_response_head(struct conn *c) {
+  struct exchange *ex = &c->ex;
+  const struct st_http_msg *m = &ex->resp;
+  static const char *const skip_length[] = { "content-length", NULL };
+  static const char *const skip_coding[] = { "content-length",
+                                             "content-encoding", NULL };
+  const char *const *skip = NULL;
+  struct st_dynbuf out;
+  int rc;
+
+  if (ex->inject)
+    skip = ex->decoder != NULL ? skip_coding : skip_length;
+  else if (m->chunked)
+    skip = skip_length;
+  st_dynbuf_init(&out, ST_HTTP_MAX_HEAD + 256);
+  rc = st_dynbuf_appendf(&out, "HTTP/1.1 %d %s\r\n", m->status,
+                         st_http_reason(m->status));
+  if (rc == 0)
+    rc = st_http_write_fields(&out, &m->headers, 0, skip);
+  if (rc == 0 && ex->out_chunked)
+    rc = st_dynbuf_appendf(&out, "Transfer-Encoding: chunked\r\n");
+  if (rc == 0 && ex->client_close)
+    rc = st_dynbuf_appendf(&out, "Connection: close\r\n");
+  else if (rc == 0 && ex->req.minor == 0)
+    rc = st_dynbuf_appendf(&out, "Connection: keep-alive\r\n");
+  if (rc == 0)
+    rc = st_dynbuf_append(&out, "\r\n", 2);
+  if (rc == 0)
+    rc = st__endpoint_send(&c->client, out.data, out.len);
+  st_dynbuf_cleanup(&out);
+  ex->resp_started = 1;
+  return rc;
+}
+
+
+static int response_head(void *ud, struct st_http_msg *msg) {
+  struct upstream *up = ud;
+  struct conn *c = up->conn;
+  struct exchange *ex = &c->ex;
+  int skip_body, rc;
+
+  swap_msg(&ex->resp, msg);
+  if (ex->resp.status >= 100 && ex->resp.status < 200 &&
+      ex->resp.status != 101) {
+    ex->interim = 1;
+    rc = write_interim(c, &ex->resp);
+    return rc != 0 ? rc : ST_HTTP_SKIP_BODY;
+  }
+  ex->resp_us = st_time_now_us();
+  ex->resp_head_done = 1;
+  st__upstream_arm_timer(up, c->proxy->cfg->upstream_timeout);
+
+  if (ex->resp.status == 101) {
+    ex->upgraded = 1;
+    ex->handshake_flow = 1;
+    ex->resp_started = 1;
+    return write_interim(c, &ex->resp);
+  }
+  skip_body = plan_response(c);
+  rc = write_response_head(c);
+  if (rc != 0)
+    return rc;
+  return skip_body ? ST_HTTP_SKIP_BODY : 0;
+}
+
+
+static int response_body(void *ud, const char *data, size_t n) {
+  struct upstream *up = ud;
+  struct conn *c = up->conn;
+  struct exchange *ex = &c->ex;
+  char err[ST_ERRLEN];
+  int rc;
+
+  if (ex->decoder != NULL) {
+    rc = st_decoder_feed(ex->decoder, data, n, decoded_body, c, err,
+                         sizeof(err));
+    if (rc == ST_EPARSE) {
+      /* The client was promised identity; the rest cannot be sent. */
+      st_log_warn("proxy", "conn=%llu host=%s: cutting the response: %s",
+                  (unsigned long long)c->id, ex->host, err);
+      return rc;
+    }
+    return rc;
+  }
+  if (ex->record) {
+    rc = st_capture_body_add(&ex->resp_body, data, n);
+    if (rc != 0)
+      return rc;
+  }
+  if (ex->inject)
+    return st_inject_feed(&ex->injector, data, n, client_body, c);
+  return client_body(c, data, n);
+}
+
+
+static int response_done(void *ud, struct st_http_msg *msg) {
+  struct upstream *up = ud;
+  struct conn *c = up->conn;
+  struct exchange *ex = &c->ex;
+  char err[ST_ERRLEN];
+  struct st_dynbuf end;
+  int rc = 0;
+
+  if (ex->interim)
+    return 0;  /* the final response follows; see st__upstream_on_data */
+  swap_trailers(&ex->resp.trailers, &msg->trailers);
+  if (ex->decoder != NULL) {
+    ex->resp_body.decoded = 1;
+    if (st_decoder_finish(ex->decoder, err, sizeof(err)) != 0)
+      snprintf(ex->resp_body.decode_error,
+               sizeof(ex->resp_body.decode_error), "%s", err);
+  }
+  if (ex->inject)
+    rc = st_inject_finish(&ex->injector, client_body, c);
+  if (rc == 0 && ex->out_chunked) {
+    st_dynbuf_init(&end, ST_HTTP_MAX_HEAD + 16);
+    rc = st_dynbuf_append(&end, "0\r\n", 3);
+    if (rc == 0 && ex->resp.chunked)
+      rc = st_http_write_fields(&end, &ex->resp.trailers, -1, NULL);
+    if (rc == 0)
+      rc = st_dynbuf_append(&end, "\r\n", 2);
+    if (rc == 0)
+      rc = st__endpoint_send(&c->client, end.data, end.len);
+    st_dynbuf_cleanup(&end);
+  }
+  ex->resp_done = 1;
+  return rc;
+}
+
+
+const struct st_http_callbacks st__response_callbacks = {
+  response_head, response_body, response_done,
+};
+
+
+/* Logs a dropped flow at most once a minute, with the count since. */
+static void note_drop(struct st_proxy *proxy) {
+  uint64_t now = st_time_mono_ms();
+
+  proxy->stats.dropped++;
+  proxy->drops_unlogged++;
+  if (proxy->last_drop_warn_ms != 0 &&
+      now - proxy->last_drop_warn_ms < 60 * 1000)
+    return;
+  st_log_warn("proxy", "flow store queue full: %llu flows not recorded",
+              (unsigned long long)proxy->drops_unlogged);
+  proxy->drops_unlogged = 0;
+  proxy->last_drop_warn_ms = now;
+}
+
+
+void st__exchange_record(struct conn *c, int force) {
+  struct exchange *ex = &c->ex;
+  struct st_proxy *proxy = c->proxy;
+  struct st_capture cap;
+  struct st_flow *flow = NULL;
+  size_t max_body = (size_t)proxy->cfg->max_body;
+  int rc;
+
+  if (!recording(c) || (!force && !ex->record))
+    return;
+  memset(&cap, 0, sizeof(cap));
+  cap.https = ex->https;
+  cap.host = ex->host;
+  cap.port = ex->port;
+  cap.path = ex->path.data ? ex->path.data : "";
+  cap.path_len = ex->path.len;
+  cap.req = &ex->req;
+  cap.resp = &ex->resp;
+  cap.req_body = ex->req_body;
+  cap.resp_body = ex->resp_body;
+  cap.req_us = ex->req_us;
+  cap.resp_us = ex->resp_us;
+  /* The bodies move into the flow; the exchange starts fresh ones. */
+  st_capture_body_init(&ex->req_body, max_body);
+  st_capture_body_init(&ex->resp_body, max_body);
+
+  rc = st_capture_flow(&cap, proxy->cfg, st_time_now_us(), &flow);
+  st_capture_body_cleanup(&cap.req_body);
+  st_capture_body_cleanup(&cap.resp_body);
+  if (rc != 0) {
+    st_log_warn("proxy", "conn=%llu host=%s: flow not recorded: %s",
+                (unsigned long long)c->id, ex->host, st_strerror(rc));
+    return;
+  }
+  rc = st_writer_enqueue(proxy->opts.writer, flow);
+  if (rc == ST_EBUSY) {
+    note_drop(proxy);
+    return;
+  }
+  if (rc != 0) {
+    st_log_warn("proxy", "conn=%llu host=%s: flow not recorded: %s",
+                (unsigned long long)c->id, ex->host, st_strerror(rc));
+    return;
+  }
+  proxy->stats.recorded++;
+}

@@ -1,0 +1,179 @@
+#include "proxy/service.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/err.h"
+#include "util/log.h"
+
+
+void st_service_defaults(struct st_service_options *opts,
+                         const struct st_config *cfg) {
+  memset(opts, 0, sizeof(*opts));
+  opts->record = 1;
+  opts->intercept = 1;
+  opts->pipeline = 1;
+  opts->upstream_verify = cfg->upstream_verify;
+}
+
+
+static void on_closed(void *ud) {
+  struct st_service *svc = ud;
+
+  uv_stop(&svc->loop);
+}
+
+
+static void on_signal(uv_signal_t *handle, int signum) {
+  struct st_service *svc = handle->data;
+
+  if (svc->stopping)
+    return;
+  svc->stopping = 1;
+  st_log_info("proxy", "received %s, stopping", strsignal(signum));
+  uv_signal_stop(&svc->sigint);
+  uv_signal_stop(&svc->sigterm);
+  st_proxy_close(svc->proxy, on_closed, svc);
+}
+
+
+static int make_dir(const char *path, char *err, size_t errlen) {
+  if (mkdir(path, 0700) == 0 || errno == EEXIST)
+    return 0;
+  return st_seterr(err, errlen, ST_EIO, "cannot create %s: %s", path,
+                   strerror(errno));
+}
+
+
+int st_service_start(struct st_service *svc, const struct st_config *cfg,
+                     const struct st_service_options *opts, char *err,
+                     size_t errlen) {
+  struct st_proxy_options popts;
+  int rc;
+
+  memset(svc, 0, sizeof(*svc));
+  svc->cfg = cfg;
+  /* A client that disconnects must not kill the process mid-write. */
+  signal(SIGPIPE, SIG_IGN);
+
+  rc = make_dir(cfg->data_dir, err, errlen);
+  if (rc != 0)
+    return rc;
+  if (opts->intercept) {
+    rc = st_ca_open(cfg->data_dir, 0, &svc->ca, err, errlen);
+    if (rc != 0)
+      return rc;
+    st_log_info("proxy", "CA certificate %s (%s)", st_ca_cert_path(svc->ca),
+                st_ca_created(svc->ca) ? "created" : "loaded");
+  }
+  if (opts->record) {
+    rc = st_writer_start(&svc->writer, cfg->probe_path, err, errlen);
+    if (rc != 0)
+      return rc;
+  }
+  /* After the writer, because the writer creates probe.db and the
+   * pipeline only opens it. */
+  if (opts->record && opts->pipeline) {
+    struct st_pipeline_options pipeline_opts;
+
+    st_pipeline_defaults(&pipeline_opts, cfg);
+    rc = st_pipeline_start(&svc->pipeline, &pipeline_opts, err, errlen);
+    if (rc != 0)
+      return rc;
+  }
+
+  rc = uv_loop_init(&svc->loop);
+  if (rc != 0)
+    return st_seterr(err, errlen, rc, "cannot start the event loop: %s",
+                     uv_strerror(rc));
+  svc->loop_ready = 1;
+
+  memset(&popts, 0, sizeof(popts));
+  popts.cfg = cfg;
+  popts.listen = opts->listen;
+  popts.ca = svc->ca;
+  popts.writer = svc->writer;
+  popts.upstream_verify = opts->upstream_verify;
+  popts.extra_ca_file = opts->ca_file;
+  rc = st_proxy_new(&svc->loop, &popts, &svc->proxy, err, errlen);
+  if (rc != 0)
+    return rc;
+
+  uv_signal_init(&svc->loop, &svc->sigint);
+  uv_signal_init(&svc->loop, &svc->sigterm);
+  svc->sigint.data = svc;
+  svc->sigterm.data = svc;
+  uv_signal_start(&svc->sigint, on_signal, SIGINT);
+  uv_signal_start(&svc->sigterm, on_signal, SIGTERM);
+  st_log_info("proxy", "listening on %s (recording %s, HTTPS %s%s)",
+              st_proxy_address(svc->proxy),
+              svc->writer ? cfg->probe_path : "off",
+              svc->ca ? "intercepted" : "tunnelled",
+              opts->upstream_verify ? "" : ", upstream certificates not "
+              "verified");
+  return 0;
+}
+
+
+void st_service_run(struct st_service *svc) {
+  struct st_proxy_stats stats;
+
+  uv_run(&svc->loop, UV_RUN_DEFAULT);
+  st_proxy_get_stats(svc->proxy, &stats);
+  st_log_info("proxy", "stopped: %llu connections, %llu requests, %llu "
+              "flows recorded, %llu dropped, %llu error responses",
+              (unsigned long long)stats.connections,
+              (unsigned long long)stats.requests,
+              (unsigned long long)stats.recorded,
+              (unsigned long long)stats.dropped,
+              (unsigned long long)stats.errors);
+}
+
+
+static void close_handle(uv_handle_t *handle, void *arg) {
+  if (!uv_is_closing(handle))
+    uv_close(handle, NULL);
+}
+
+
+void st_service_cleanup(struct st_service *svc) {
+  struct st_writer_stats ws;
+
+  if (svc->loop_ready) {
+    uv_walk(&svc->loop, close_handle, NULL);
+    uv_run(&svc->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&svc->loop);
+    svc->loop_ready = 0;
+  }
+  st_proxy_free(&svc->proxy);
+  st_pipeline_stop(&svc->pipeline);
+  if (svc->writer != NULL) {
+    st_writer_flush(svc->writer);
+    st_writer_get_stats(svc->writer, &ws);
+    st_writer_stop(&svc->writer);
+    st_log_info("proxy", "flow store closed: %llu flows committed, %llu "
+                "failed", (unsigned long long)ws.committed,
+                (unsigned long long)ws.failed);
+  }
+  st_ca_free(&svc->ca);
+}
+
+
+int st_service_main(const struct st_config *cfg,
+                    const struct st_service_options *opts) {
+  struct st_service svc;
+  char err[ST_ERRLEN];
+  int rc;
+
+  rc = st_service_start(&svc, cfg, opts, err, sizeof(err));
+  if (rc != 0) {
+    st_log_error("proxy", "%s", err);
+    st_service_cleanup(&svc);
+    return 1;
+  }
+  st_service_run(&svc);
+  st_service_cleanup(&svc);
+  return 0;
+}

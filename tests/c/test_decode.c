@@ -1,0 +1,202 @@
+/* Tests for src/proxy/decode.c: each coding, bodies split into pieces,
+ * truncated and lying input. */
+#include <zlib.h>
+
+#include "test.h"
+
+#include "http/dynbuf.h"
+#include "proxy/decode.h"
+#include "util/err.h"
+
+static const char plain[] = "hello, decoder! hello, decoder!";
+
+/* `brotli -c` and `zstd -c` of plain (brotli 1.0.9, zstd 1.5.4). */
+static const unsigned char br_data[] = {
+  0xa1, 0xf0, 0x00, 0xc0, 0xef, 0x48, 0x9d, 0xfa, 0xdc, 0x85, 0x4b, 0x10,
+  0xb2, 0xb2, 0x1a, 0x93, 0xab, 0x90, 0xb7, 0x04, 0x61, 0x10, 0x6d, 0x6a,
+  0x80, 0x8b, 0xea, 0x54, 0x7b, 0x01,
+};
+static const unsigned char zstd_data[] = {
+  0x28, 0xb5, 0x2f, 0xfd, 0x24, 0x1f, 0xb5, 0x00, 0x00, 0x80, 0x68, 0x65,
+  0x6c, 0x6c, 0x6f, 0x2c, 0x20, 0x64, 0x65, 0x63, 0x6f, 0x64, 0x65, 0x72,
+  0x21, 0x20, 0x01, 0x00, 0xa6, 0x9b, 0x4b, 0x68, 0xdb, 0x87, 0x8e,
+};
+
+
+static int collect(void *ud, const char *data, size_t n) {
+  return st_dynbuf_append(ud, data, n);
+}
+
+
+/* Compresses plain with zlib: window_bits 15 + 16 for gzip, 15 for zlib,
+ * -15 for raw deflate. */
+static size_t compress_plain(int window_bits, unsigned char *out,
+                             size_t cap) {
+  z_stream z;
+
+  memset(&z, 0, sizeof(z));
+  deflateInit2(&z, 6, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY);
+  z.next_in = (unsigned char *)plain;
+  z.avail_in = sizeof(plain) - 1;
+  z.next_out = out;
+  z.avail_out = (uInt)cap;
+  deflate(&z, Z_FINISH);
+  deflateEnd(&z);
+  return cap - z.avail_out;
+}
+
+
+/* Feeds data in pieces of step bytes and checks the output is plain. */
+static int decode_in_steps(enum st_decode_encoding enc,
+                           const unsigned char *data, size_t n, size_t step,
+                           struct st_dynbuf *out) {
+  struct st_decoder *d = NULL;
+  char err[ST_ERRLEN];
+  int rc = st_decoder_new(&d, enc);
+
+  for (size_t off = 0; rc == 0 && off < n; off += step) {
+    size_t len = n - off < step ? n - off : step;
+    rc = st_decoder_feed(d, (const char *)data + off, len, collect, out, err,
+                         sizeof(err));
+  }
+  if (rc == 0)
+    rc = st_decoder_finish(d, err, sizeof(err));
+  st_decoder_free(&d);
+  return rc;
+}
+
+
+TEST(decode_parse_names) {
+  ASSERT_INT_EQ(ST_DECODE_IDENTITY, st_decode_parse(NULL, 0));
+  ASSERT_INT_EQ(ST_DECODE_IDENTITY, st_decode_parse(" identity ", 10));
+  ASSERT_INT_EQ(ST_DECODE_GZIP, st_decode_parse("GZIP", 4));
+  ASSERT_INT_EQ(ST_DECODE_GZIP, st_decode_parse("x-gzip", 6));
+  ASSERT_INT_EQ(ST_DECODE_DEFLATE, st_decode_parse("deflate", 7));
+  ASSERT_INT_EQ(ST_DECODE_BR, st_decode_parse("br", 2));
+  ASSERT_INT_EQ(ST_DECODE_ZSTD, st_decode_parse("zstd", 4));
+  ASSERT_INT_EQ(ST_DECODE_UNSUPPORTED, st_decode_parse("gzip, br", 8));
+  ASSERT_INT_EQ(ST_DECODE_UNSUPPORTED, st_decode_parse("compress", 8));
+}
+
+
+TEST(decode_zlib_codings_split) {
+  const int bits[] = { 15 + 16, 15, -15 };
+  const enum st_decode_encoding encs[] = { ST_DECODE_GZIP, ST_DECODE_DEFLATE,
+                                           ST_DECODE_DEFLATE };
+
+  for (size_t i = 0; i < 3; i++) {
+    unsigned char packed[256];
+    size_t n = compress_plain(bits[i], packed, sizeof(packed));
+
+    for (size_t step = 1; step <= n; step += step < 4 ? 1 : 7) {
+      struct st_dynbuf out;
+      st_dynbuf_init(&out, 1024);
+      ASSERT_INT_EQ(0, decode_in_steps(encs[i], packed, n, step, &out));
+      ASSERT_MEM_EQ(plain, sizeof(plain) - 1, out.data, out.len);
+      st_dynbuf_cleanup(&out);
+    }
+  }
+}
+
+
+TEST(decode_gzip_two_members) {
+  unsigned char packed[512];
+  size_t n = compress_plain(15 + 16, packed, sizeof(packed));
+  struct st_dynbuf out;
+
+  memcpy(packed + n, packed, n);
+  st_dynbuf_init(&out, 1024);
+  ASSERT_INT_EQ(0, decode_in_steps(ST_DECODE_GZIP, packed, 2 * n, 5, &out));
+  ASSERT_INT_EQ(2 * (sizeof(plain) - 1), out.len);
+  st_dynbuf_cleanup(&out);
+}
+
+
+TEST(decode_br_and_zstd_split) {
+  for (size_t step = 1; step <= sizeof(br_data); step++) {
+    struct st_dynbuf out;
+    st_dynbuf_init(&out, 1024);
+    ASSERT_INT_EQ(0, decode_in_steps(ST_DECODE_BR, br_data, sizeof(br_data),
+                                     step, &out));
+    ASSERT_MEM_EQ(plain, sizeof(plain) - 1, out.data, out.len);
+    st_dynbuf_cleanup(&out);
+  }
+  for (size_t step = 1; step <= sizeof(zstd_data); step++) {
+    struct st_dynbuf out;
+    st_dynbuf_init(&out, 1024);
+    ASSERT_INT_EQ(0, decode_in_steps(ST_DECODE_ZSTD, zstd_data,
+                                     sizeof(zstd_data), step, &out));
+    ASSERT_MEM_EQ(plain, sizeof(plain) - 1, out.data, out.len);
+    st_dynbuf_cleanup(&out);
+  }
+}
+
+
+TEST(decode_truncated_input_fails) {
+  unsigned char packed[256];
+  size_t n = compress_plain(15 + 16, packed, sizeof(packed));
+  const struct {
+    enum st_decode_encoding enc;
+    const unsigned char *data;
+    size_t len;
+  } cases[] = {
+    { ST_DECODE_GZIP, packed, n - 4 },
+    { ST_DECODE_BR, br_data, sizeof(br_data) - 3 },
+    { ST_DECODE_ZSTD, zstd_data, sizeof(zstd_data) - 3 },
+  };
+
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct st_dynbuf out;
+    st_dynbuf_init(&out, 1024);
+    ASSERT_INT_EQ(ST_EPARSE, decode_in_steps(cases[i].enc, cases[i].data,
+                                             cases[i].len, 7, &out));
+    st_dynbuf_cleanup(&out);
+  }
+}
+
+
+TEST(decode_lying_encoding_fails) {
+  static const char text[] = "this body is not compressed at all";
+  const enum st_decode_encoding encs[] = { ST_DECODE_GZIP, ST_DECODE_DEFLATE,
+                                           ST_DECODE_BR, ST_DECODE_ZSTD };
+  char err[ST_ERRLEN];
+
+  for (size_t i = 0; i < 4; i++) {
+    struct st_dynbuf out;
+    int rc;
+
+    st_dynbuf_init(&out, 1024);
+    err[0] = '\0';
+    rc = st_decode_all(encs[i], text, sizeof(text) - 1, collect, &out, err,
+                       sizeof(err));
+    ASSERT_INT_EQ(ST_EPARSE, rc);
+    ASSERT(err[0] != '\0');
+    st_dynbuf_cleanup(&out);
+  }
+}
+
+
+TEST(decode_sink_limit_stops) {
+  unsigned char packed[256];
+  size_t n = compress_plain(15 + 16, packed, sizeof(packed));
+  struct st_dynbuf out;
+  char err[ST_ERRLEN];
+
+  st_dynbuf_init(&out, 8);  /* smaller than the decoded body */
+  ASSERT_INT_EQ(ST_ELIMIT, st_decode_all(ST_DECODE_GZIP, (const char *)packed,
+                                         n, collect, &out, err,
+                                         sizeof(err)));
+  st_dynbuf_cleanup(&out);
+}
+
+
+int main(void) {
+  RUN(decode_parse_names);
+  RUN(decode_zlib_codings_split);
+  RUN(decode_gzip_two_members);
+  RUN(decode_br_and_zstd_split);
+  RUN(decode_truncated_input_fails);
+  RUN(decode_lying_encoding_fails);
+  RUN(decode_sink_limit_stops);
+  return TEST_EXIT();
+}

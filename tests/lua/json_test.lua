@@ -1,0 +1,82 @@
+-- stratosphere.json: prefixes, failures as nil, err, integers and null.
+
+package.path = "tests/lua/?.lua;" .. package.path
+
+local t = require "helpers"
+local json = require "stratosphere.json"
+
+
+-- Prefixes.
+do
+  local cases = {
+    { '{"a":1}', "plain" },
+    { '\239\187\191{"a":1}', "UTF-8 byte order mark" },
+    { ')]}\'\n{"a":1}', "Google prefix" },
+    { ')]}\',\n{"a":1}', "Google prefix with a comma" },
+    { 'while(1);{"a":1}', "while(1);" },
+    { 'for (;;);{"a":1}', "for (;;);" },
+    { '  \n)]}\'\n  {"a":1}  ', "white space around" },
+  }
+  for _, case in ipairs(cases) do
+    local value, err = json.decode(case[1])
+    t.eq(nil, err, case[2] .. " error")
+    t.eq(1, value.a, case[2])
+  end
+  t.eq("[1]", json.strip_prefix(")]}'\n[1]"), "strip_prefix")
+end
+
+
+-- Failures.
+do
+  local value, err = json.decode("{bad")
+  t.eq(nil, value, "invalid JSON")
+  t.eq(true, err:find("^invalid JSON: ") ~= nil, "message: " .. err)
+  value, err = json.decode("")
+  t.eq(nil, value, "empty text")
+  t.eq(true, err ~= nil, "empty text message")
+  value, err = json.decode(string.rep("[", 1001) .. string.rep("]", 1001))
+  t.eq(nil, value, "too deep")
+  t.eq(true, err:find("nested") ~= nil, "too deep message: " .. tostring(err))
+  t.check_error("json.decode: s must be a string, got nil", json.decode, nil)
+  local text
+  text, err = json.encode({ f = print })
+  t.eq(nil, text, "function cannot be encoded")
+  t.eq(true, err:find("^cannot encode as JSON: ") ~= nil, "encode message")
+end
+
+
+-- Values.
+do
+  local v = json.decode('{"id": 86696005, "neg": -3, "f": 1.5, "e": 1e3, ' ..
+                        '"big": 9007199254740993, "n": null, ' ..
+                        '"s": "\\u0416", ' ..
+                        '"list": [1, [2, {"x": 3}]]}')
+  t.eq("integer", math.type(v.id), "whole number is an integer")
+  t.eq("86696005", tostring(v.id), "id prints without .0")
+  t.eq(-3, v.neg, "negative integer")
+  t.eq("integer", math.type(v.list[2][2].x), "nested integers")
+  t.eq("float", math.type(v.f), "fraction stays a float")
+  t.eq("integer", math.type(v.e), "1e3 is whole")
+  t.eq("float", math.type(v.big), "beyond 2^53 stays a float")
+  t.eq(true, json.is_null(v.n), "null")
+  t.eq(json.null, v.n, "null value")
+  t.eq("Ж", v.s, "unicode escape")
+  t.eq(7, json.decode("7"), "top-level number")
+  t.eq("integer", math.type(json.decode("7")), "top-level integer")
+  t.eq('{"a":[1,2,"x"]}', json.encode({ a = { 1, 2, "x" } }), "encode")
+  t.eq("null", json.encode(json.null), "encode null")
+end
+
+
+-- The Google autocomplete responses carry the ")]}'" prefix.
+do
+  local path = t.sample_path("search-google.db")
+  if path == nil then
+    t.skip("../shared/samples/search-google.db is absent")
+  end
+  local body = assert(t.sample_column(path, 4, "flow_response_content"))
+  t.eq(")]}'", body:sub(1, 4), "sample starts with the prefix")
+  local value, err = json.decode(body)
+  t.eq(nil, err, "autocomplete error")
+  t.eq("table", type(value), "autocomplete decodes to a table")
+end
