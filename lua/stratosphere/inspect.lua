@@ -198,7 +198,9 @@ function Probe:flows(filter)
     params[#params + 1] = value
   end
   if filter.host then add("flow_request_host = ?", filter.host) end
-  if filter.method then add("flow_request_method = ?", filter.method:upper()) end
+  if filter.method then
+    add("flow_request_method = ?", filter.method:upper())
+  end
   if filter.url then add("instr(flow_request_url, ?) > 0", filter.url) end
   if filter.url_prefix then
     add("substr(flow_request_url, 1, ?) = ?", #filter.url_prefix)
@@ -505,7 +507,8 @@ function M.decode_form(text)
   local pairs_list = {}
   for part in text:gmatch("[^&]+") do
     local name, value = part:match("^([^=]*)=?(.*)$")
-    pairs_list[#pairs_list + 1] = { percent_decode(name), percent_decode(value) }
+    pairs_list[#pairs_list + 1] = { percent_decode(name),
+                                    percent_decode(value) }
   end
   return pairs_list
 end
@@ -875,7 +878,7 @@ function M.install(env, opts)
   -- re-indented, long HTML lines split between tags) that contain any of
   -- the patterns, marked with ">", with one line of context around each.
   -- Returns the number of matching lines.
-  function env.search(flow, patterns, opts)
+  function env.search(flow, patterns, search_opts)
     local f = resolve_flow(probe, flow, "search")
     if type(patterns) == "string" then
       patterns = { patterns }
@@ -883,9 +886,9 @@ function M.install(env, opts)
     if type(patterns) ~= "table" or #patterns == 0 then
       error("search: give a pattern or a list of patterns", 2)
     end
-    opts = opts or {}
+    search_opts = search_opts or {}
     local body = f.response.body
-    if opts.request then
+    if search_opts.request then
       body = f.request.body
     end
     if printer.is_binary(body) then
@@ -921,7 +924,7 @@ function M.install(env, opts)
       end
     end
 
-    local width = opts.width or SEARCH_WIDTH
+    local width = search_opts.width or SEARCH_WIDTH
     local function clip(line)
       if #line <= width then
         return line

@@ -217,7 +217,6 @@ function Session:complete(word)
         names[k] = true
       end
     end
-    path, sep = nil, ""
   else
     local value = self.env
     for name in path:gmatch("[^%.]+") do
