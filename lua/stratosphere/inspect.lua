@@ -9,6 +9,8 @@ local cjson = require "cjson"
 local core_flow = require "stratosphere.core.flow"
 local db = require "stratosphere.core.db"
 local printer = require "stratosphere.printer"
+local charsets = require "stratosphere.text"
+local url = require "stratosphere.url"
 
 local concat = table.concat
 local format = string.format
@@ -64,8 +66,8 @@ end
 -- ==================================================================
 
 -- Returns the path and query of a URL, or the URL when it has no host part.
-local function path_of(url)
-  return url:match("^%a[%w+.-]*://[^/?#]*(.*)$") or url
+local function path_of(address)
+  return address:match("^%a[%w+.-]*://[^/?#]*(.*)$") or address
 end
 
 
@@ -492,28 +494,6 @@ function M.pretty_json(text)
 end
 
 
-local function percent_decode(s)
-  s = s:gsub("+", " ")
-  return (s:gsub("%%(%x%x)", function(h)
-    return string.char(tonumber(h, 16))
-  end))
-end
-
-
---- Decodes an application/x-www-form-urlencoded string (a query string or
--- a form body) into a list of { name, value } pairs in their order.
--- NOTE: a local decoder until stratosphere.url is available to the REPL.
-function M.decode_form(text)
-  local pairs_list = {}
-  for part in text:gmatch("[^&]+") do
-    local name, value = part:match("^([^=]*)=?(.*)$")
-    pairs_list[#pairs_list + 1] = { percent_decode(name),
-                                    percent_decode(value) }
-  end
-  return pairs_list
-end
-
-
 local function is_form(body, content_type)
   if lower(content_type or ""):find("x-www-form-urlencoded", 1, true) then
     return true
@@ -522,9 +502,21 @@ local function is_form(body, content_type)
 end
 
 
+-- Returns body as UTF-8 text, converted from the charset its content
+-- type or HTML declares (vk.com sends windows-1251), or unchanged when it
+-- is binary or the charset is unknown.
+local function readable(body, content_type)
+  if #body == 0 or printer.is_binary(body) then
+    return body
+  end
+  return charsets.decode(body, content_type) or body
+end
+
+
 -- Writes a body: JSON re-indented, a form as name = value lines, text cut
 -- to max_lines lines, binary as a summary.
 local function show_body(body, content_type, max_lines)
+  body = readable(body, content_type)
   if #body == 0 then
     say("  (empty)")
     return
@@ -539,7 +531,7 @@ local function show_body(body, content_type, max_lines)
     text = M.pretty_json(json)
   elseif is_form(body, content_type) then
     local lines = {}
-    for i, p in ipairs(M.decode_form(body)) do
+    for i, p in ipairs(url.parse_query_list(body)) do
       lines[i] = format("%s = %s", p[1], p[2])
     end
     text = concat(lines, "\n")
@@ -576,9 +568,10 @@ local function resolve_flow(probe, flow, caller)
 end
 
 
--- The forms in which a pattern may appear in a body: as typed, lower-case
--- for a case-insensitive match, and with non-ASCII characters as JSON
--- \uXXXX escapes, in lower and upper-case hex.
+-- The forms in which a pattern may appear in a lower-cased body: the
+-- pattern lower-cased, and with non-ASCII characters as JSON \uXXXX
+-- escapes. string.lower changes ASCII letters only, so the match ignores
+-- case for them and not for other scripts.
 local function pattern_forms(pattern)
   local forms = { lower(pattern) }
   if pattern:find("[\128-\255]") and utf8.len(pattern) then
@@ -799,9 +792,10 @@ function M.install(env, opts)
 
   --- analyze{ "pattern", ..., host = ..., url = ... }: per flow, the
   -- capture time, method and host, the start of the path, the kind of
-  -- response body and how many of the patterns it contains (case-
-  -- insensitive; non-ASCII also as JSON \u escapes). The named fields
-  -- filter flows as in probe:flows().
+  -- response body (converted to UTF-8) and how many of the patterns it
+  -- contains, ignoring the case of ASCII letters, with non-ASCII
+  -- characters also found as JSON \u escapes. The named fields filter
+  -- flows as in probe:flows().
   function env.analyze(spec)
     spec = spec or {}
     if type(spec) == "string" then
@@ -820,7 +814,8 @@ function M.install(env, opts)
                   "hits" } })
     local best = {}
     for _, f in ipairs(assert(probe:flows(filter))) do
-      local body = lower(f.response.body)
+      local body = lower(readable(f.response.body,
+                                  f.response.content_type))
       local hits = 0
       for _, form in ipairs(forms) do
         if contains(body, form) then
@@ -860,7 +855,7 @@ function M.install(env, opts)
     local query = req.url:match("%?([^#]*)")
     if query and #query > 0 then
       say("query:")
-      for _, p in ipairs(M.decode_form(query)) do
+      for _, p in ipairs(url.parse_query_list(query)) do
         say("  %s = %s", p[1], p[2])
       end
     end
@@ -887,9 +882,9 @@ function M.install(env, opts)
       error("search: give a pattern or a list of patterns", 2)
     end
     search_opts = search_opts or {}
-    local body = f.response.body
+    local body = readable(f.response.body, f.response.content_type)
     if search_opts.request then
-      body = f.request.body
+      body = readable(f.request.body, f.request.content_type)
     end
     if printer.is_binary(body) then
       say("search: the body is binary (%d bytes)", #body)

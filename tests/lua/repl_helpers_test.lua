@@ -228,6 +228,32 @@ local function test_kb_entity_with_relationships()
 end
 
 
+-- Bodies in a legacy charset are converted before matching and printing:
+-- "Привет" in windows-1251, as vk.com sends its pages.
+local function test_legacy_charset_body()
+  local path = tmp .. ".cp1251.db"
+  local w = assert(db.open(path, { create = true }))
+  assert(w:exec(FLOWS_TABLE))
+  local ct = "text/html; charset=windows-1251"
+  w:sql("INSERT INTO flows VALUES (?, 0, 'ru.example', 443, 'GET', ?, ?, "
+        .. "'HTTP/1.1', '{}', NULL, '', '2024-01-02 10:00:00.000000', 200, "
+        .. "'HTTP/1.1', ?, ?, ?, '2024-01-02 10:00:00.000000', "
+        .. "'2024-01-02 10:00:00.000000')", string.format("%032x", 9),
+        "https://ru.example/", "https://ru.example/",
+        '{"Content-Type": "' .. ct .. '"}', ct,
+        "<p>\207\240\232\226\229\242, world</p>")
+  w:close()
+  local env2 = {}
+  inspect.install(env2, { probe = path, kb = kb_path })
+  assert(env2.analyze({ "Привет" })[1].hits == "1/1")
+  local text = capture_output(env2.show, 1)
+  assert(text:find("<p>Привет, world</p>", 1, true), text)
+  local out, count = capture_output(env2.search, 1, "Привет")
+  assert(count == 1, out)
+  os.remove(path)
+end
+
+
 local function test_missing_file_says_what_to_do()
   local other = {}
   inspect.install(other, { probe = tmp .. ".missing.db", kb = kb_path })
@@ -305,6 +331,7 @@ test_analyze_counts_patterns()
 test_show_decodes_query_form_and_json()
 test_search_marks_matching_lines()
 test_kb_entity_with_relationships()
+test_legacy_charset_body()
 test_missing_file_says_what_to_do()
 test_real_google_capture()
 test_real_vk_form_body()
