@@ -1,12 +1,15 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <ftw.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -150,6 +153,33 @@ static int proxy_address(const char *listen, char *host, size_t hostlen,
     snprintf(host, hostlen, "127.0.0.1");
   *port = (int)p;
   return 0;
+}
+
+
+/* Returns 1 when something accepts TCP connections at host:port. A
+ * blocking connect() on loopback, the usual proxy address, fails or
+ * succeeds at once. */
+static int proxy_is_listening(const char *host, int port) {
+  struct addrinfo hints, *res = NULL;
+  char service[16];
+  int ok = 0;
+
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST;
+  snprintf(service, sizeof(service), "%d", port);
+  if (getaddrinfo(host, service, &hints, &res) != 0)
+    return 0;
+  for (struct addrinfo *a = res; a != NULL && !ok; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+
+    if (fd < 0)
+      continue;
+    ok = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+    close(fd);
+  }
+  freeaddrinfo(res);
+  return ok;
 }
 
 
@@ -435,6 +465,10 @@ static int cmd_browser(struct st_cli_args *args) {
     goto out;
   }
 
+  if (!proxy_is_listening(host, port))
+    fprintf(stderr, "stratosphere browser: warning: no proxy listens on "
+                    "%s:%d yet, so pages will not load until 'stratosphere "
+                    "run' is started\n", host, port);
   fprintf(stderr, "stratosphere browser: started %s (%s) with a temporary "
                   "profile in %s, proxy %s:%d, and the CA %s trusted in "
                   "this profile only\n", b.name, b.path, root, host, port,

@@ -76,6 +76,13 @@ done
 if [ "$(id -u)" = 0 ]; then
   echo "$out" | grep -qF -- "--no-sandbox" || fail "no --no-sandbox as root"
 fi
+# A real start (of the stand-in browser) warns when no proxy listens.
+out=$(STRATOSPHERE_CHROMIUM="$fake" "$bin" browser 2>&1)
+[ $? = 0 ] || fail "browser with the stand-in failed: $out"
+echo "$out" | grep -qF "warning: no proxy listens on 127.0.0.1:18471" ||
+  fail "no warning about the missing proxy: $out"
+echo "$out" | grep -qF "started Chromium ($fake) with a temporary profile" ||
+  fail "browser did not name the stand-in it started: $out"
 STRATOSPHERE_CHROMIUM="$fake" "$bin" browser -n https://a/ https://b/ \
   >/dev/null 2>&1
 [ $? = 2 ] || fail "two URLs were not a usage error"
