@@ -714,6 +714,9 @@ function M.install(env, opts)
   function env.try(name, try_opts)
     local file = extractor_path(name, opts.extractors)
     local quiet = try_opts and try_opts.quiet
+    -- NOTE: the scratch knowledge base is a temporary file, deleted after
+    -- the run, because the pipeline gives no access to the connection of
+    -- an in-memory one.
     local scratch = os.tmpname()
     os.remove(scratch)
     scratch = scratch .. ".kb.db"
