@@ -1,8 +1,9 @@
 -- Bing web search: reads result pages (GET https://www.bing.com/search
 -- with a q parameter, text/html) and writes
---   bing.com/search_query   key: the query (q, form-decoded, trimmed)
+--   bing.com/search_query   key: "bing.com/search_query:" .. q, where q
+--                           is the query, form-decoded and trimmed
 --                           data: q
---   bing.com/search_result  key: the result's URL
+--   bing.com/search_result  key: "bing.com/search_result:" .. the URL
 --                           data: url, text (the result's title, null
 --                           when it is empty)
 --   bing.com/search_result  relationship from the query to each result,
@@ -11,7 +12,9 @@
 -- so ads and answer boxes are left out. Bing may send a
 -- title link through its redirect /ck/a?...&u=a1<URL in base64url>, which
 -- is decoded to the URL it leads to. A URL that appears twice keeps its
--- first title.
+-- first title. The keys carry the type because the Google extractor
+-- uses the bare query and URL: the same search on both engines would
+-- otherwise share one row, whose type the last writer would set.
 -- Test: tests/lua/bing_search_test.lua
 
 
@@ -76,7 +79,8 @@ function M.extract(flow, kb)
     return nil, "search URL has no q parameter"
   end
   local query = kb.upsert{
-    type = "bing.com/search_query", key = q, data = { q = q },
+    type = "bing.com/search_query", key = "bing.com/search_query:" .. q,
+    data = { q = q },
   }
 
   local doc, err = html.parse_response(flow.response)
@@ -95,7 +99,8 @@ function M.extract(flow, kb)
       seen[target] = true
       local data = { url = target, text = html.label(a) or json.null }
       local result = kb.upsert{
-        type = "bing.com/search_result", key = target, data = data,
+        type = "bing.com/search_result",
+        key = "bing.com/search_result:" .. target, data = data,
       }
       kb.upsert{
         type = "bing.com/search_result", src = query, dst = result,

@@ -26,7 +26,8 @@ do
   local queries = kb:entities("bing.com/search_query")
   t.eq(1, #queries, "queries")
   t.eq("who owns example corp", queries[1].data.q, "q")
-  t.eq(kb.id("who owns example corp"), queries[1].id, "query id")
+  t.eq(kb.id("bing.com/search_query:who owns example corp"), queries[1].id,
+       "query id")
 
   local expected = {
     { "https://en.wikipedia.org/wiki/Example_Corp",
@@ -42,7 +43,8 @@ do
   for i, want in ipairs(expected) do
     t.eq(want[1], results[i].data.url, "url of result " .. i)
     t.eq(want[2], results[i].data.text, "text of " .. want[1])
-    t.eq(kb.id(want[1]), results[i].id, "id of " .. want[1])
+    t.eq(kb.id("bing.com/search_result:" .. want[1]), results[i].id,
+         "id of " .. want[1])
     local rel = kb:get(kb.pair_id(queries[1].id, results[i].id))
     t.eq("bing.com/search_result", rel and rel.type, "link to " .. want[1])
     t.eq(want[1], rel.data.url, "link url")
@@ -50,7 +52,8 @@ do
   end
   t.eq(#expected, #kb:relationships("bing.com/search_result"),
        "relationships")
-  t.eq(nil, kb:get(kb.id("https://shop.example.com")), "ads are left out")
+  t.eq(nil, kb:get(kb.id("bing.com/search_result:https://shop.example.com")),
+       "ads are left out")
   t.eq(1 + 2 * #expected, kb.upserts, "each row is written once")
 end
 
