@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Compare a kb.db with an expected knowledge base in .kb.json form.
 
-usage: kb_compare.py KB_DB EXPECTED_JSON [DIFFERENCES_JSON]
+usage: kb_compare.py [--ignore-ts] KB_DB EXPECTED_JSON [DIFFERENCES_JSON]
+       kb_compare.py --dump KB_DB
 
 EXPECTED_JSON has the shape {"entities": [{id, type, data, ts}],
 "relationships": [{id, type, src, dst, data, ts}]}. Every row must match
 in type, src, dst, data and ts. Data is compared as parsed JSON, so key
 order does not matter. The ts of the NIL rows (ids of 32 zeros) is left
-out, because it is the time the knowledge base was created.
+out, because it is the time the knowledge base was created. With
+--ignore-ts no ts is compared, for captures recorded again at another
+time.
 
 DIFFERENCES_JSON lists the rows where kb.db is expected to differ, each
 an object {"table", "id", "field", "expected", "reason"}:
@@ -19,8 +22,12 @@ an object {"table", "id", "field", "expected", "reason"}:
 A listed difference that EXPECTED_JSON already agrees with is an error, so
 the list cannot go stale. Exit status 0 when kb.db matches, 1 otherwise;
 mismatches are printed to stderr.
+
+--dump prints KB_DB in the .kb.json form, rows sorted by id, for writing
+the expected knowledge base of a new capture (check it by hand).
 """
 
+import argparse
 import json
 import sqlite3
 import sys
@@ -99,17 +106,34 @@ def describe(want, got):
     return "; ".join(fields)
 
 
+def dump(tables):
+    """Prints the tables in the .kb.json form."""
+    out = {t: [tables[t][id_] for id_ in sorted(tables[t])] for t in COLUMNS}
+    json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
+    print()
+
+
 def main(argv):
-    if len(argv) not in (3, 4):
-        print(__doc__.split("\n\n")[1], file=sys.stderr)
-        return 2
-    actual = read_kb(argv[1])
-    with open(argv[2], encoding="utf-8") as f:
+    parser = argparse.ArgumentParser(
+        usage=__doc__.split("\n\n")[1].replace("usage: ", "", 1))
+    parser.add_argument("--ignore-ts", action="store_true")
+    parser.add_argument("--dump", action="store_true")
+    parser.add_argument("kb_db")
+    parser.add_argument("expected_json", nargs="?")
+    parser.add_argument("differences_json", nargs="?")
+    args = parser.parse_args(argv[1:])
+    actual = read_kb(args.kb_db)
+    if args.dump:
+        dump(actual)
+        return 0
+    if args.expected_json is None:
+        parser.error("EXPECTED_JSON is required")
+    with open(args.expected_json, encoding="utf-8") as f:
         golden = json.load(f)
     expected = {t: {r["id"]: r for r in golden[t]} for t in COLUMNS}
     differences = []
-    if len(argv) == 4:
-        with open(argv[3], encoding="utf-8") as f:
+    if args.differences_json is not None:
+        with open(args.differences_json, encoding="utf-8") as f:
             differences = json.load(f)
 
     problems = apply_differences(expected, differences)
@@ -117,7 +141,8 @@ def main(argv):
         want, got = expected[table], actual[table]
         for id_ in sorted(set(want) | set(got)):
             w, g = want.get(id_), got.get(id_)
-            if w is not None and g is not None and id_ == NIL:
+            if (w is not None and g is not None and
+                    (id_ == NIL or args.ignore_ts)):
                 w, g = dict(w, ts=None), dict(g, ts=None)
             if w != g:
                 problems.append("%s %s: %s" % (table, id_, describe(w, g)))
