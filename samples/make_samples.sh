@@ -74,9 +74,12 @@ proxy_pid=""
 proxy_addr=""
 
 # start_proxy NAME: starts a proxy that records into $tmp/NAME/probe.db.
+# Its pipeline runs the project's extractors into $tmp/NAME/kb.db.
 start_proxy() {
-  printf 'return { data_dir = "%s", log_level = "info" }\n' "$tmp/$1" \
+  printf 'return { data_dir = "%s", log_level = "info",\n' "$tmp/$1" \
     >"$tmp/$1.lua"
+  printf '  pipeline = { extractors = "%s" } }\n' "$src/extractors" \
+    >>"$tmp/$1.lua"
   "$bin" proxy -c "$tmp/$1.lua" --listen 127.0.0.1:0 \
     --ca-file "$tmp/site-ca.pem" >"$tmp/$1.log" 2>&1 &
   proxy_pid=$!
