@@ -3,6 +3,7 @@
 --   google.com/search_query   key: the query (q, form-decoded, trimmed)
 --                             data: q
 --   google.com/search_result  key: the result's URL as written in the page
+--                             (for a /url?q=URL redirect, the URL)
 --                             data: url, text
 --   google.com/search_result  relationship from the query to each result,
 --                             with the same data as the result
@@ -19,8 +20,8 @@ local text = require "stratosphere.text"
 local url = require "stratosphere.url"
 
 
--- Hosts of Google's own pages (sign-in, help, translation, cached copies).
--- Any google.<tld> host and its subdomains count as well.
+-- Google's hosts besides google.<tld> and its subdomains: cached copies
+-- of pages and static files.
 local GOOGLE_HOSTS = { "googleusercontent.com", "gstatic.com" }
 
 -- How good a link's text is as the result's name.
