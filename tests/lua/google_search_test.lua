@@ -119,19 +119,21 @@ end
 do
   local path = t.sample_path("search-google.db")
   if path == nil then
-    t.skip("../shared/samples/search-google.db is absent")
+    print("note: ../shared/samples/search-google.db is absent, so the " ..
+          "checks on the real capture did not run")
+  else
+    local body = assert(t.sample_column(path, 47, "flow_response_content"))
+    local url = assert(t.sample_column(path, 47, "flow_request_url"))
+    local kb = h.kb()
+    local ok = x.extract(h.flow{ url = url, body = body }, kb)
+    t.eq(true, ok, "sample page")
+    t.eq("who owns bellingcat",
+         kb:entities("google.com/search_query")[1].data.q, "sample query")
+    t.eq(15, #kb:entities("google.com/search_result"), "sample results")
+    local wiki = kb:get(kb.id("https://en.wikipedia.org/wiki/Bellingcat"))
+    t.eq("Bellingcat - Wikipedia", wiki.data.text,
+         "the title wins over '3 more rows'")
   end
-  local body = assert(t.sample_column(path, 47, "flow_response_content"))
-  local url = assert(t.sample_column(path, 47, "flow_request_url"))
-  local kb = h.kb()
-  local ok = x.extract(h.flow{ url = url, body = body }, kb)
-  t.eq(true, ok, "sample page")
-  t.eq("who owns bellingcat",
-       kb:entities("google.com/search_query")[1].data.q, "sample query")
-  t.eq(15, #kb:entities("google.com/search_result"), "sample results")
-  local wiki = kb:get(kb.id("https://en.wikipedia.org/wiki/Bellingcat"))
-  t.eq("Bellingcat - Wikipedia", wiki.data.text,
-       "the title wins over '3 more rows'")
 end
 
 print("ok")

@@ -100,16 +100,19 @@ end
 do
   local path = t.sample_path("vk-friends.db")
   if path == nil then
-    t.skip("../shared/samples/vk-friends.db is absent")
+    print("note: ../shared/samples/vk-friends.db is absent, so the " ..
+          "checks on the real capture did not run")
+  else
+    local form = assert(t.sample_column(path, 4, "flow_request_content"))
+    local body = assert(t.sample_column(path, 4, "flow_response_content"))
+    local kb, ok = run(form, body)
+    t.eq(true, ok, "sample")
+    t.eq(250, #kb:entities("vk.com/person"), "sample persons")
+    t.eq(249, #kb:relationships("vk.com/friend"), "sample friendships")
+    local friend = kb:get(kb.id("9985478"))
+    t.eq("/sise_apubuzatuz", friend.data.path, "sample path of 9985478")
+    t.eq("Jovin Example", friend.data.full_name, "sample name of 9985478")
   end
-  local kb, ok = run(assert(t.sample_column(path, 4, "flow_request_content")),
-                     assert(t.sample_column(path, 4, "flow_response_content")))
-  t.eq(true, ok, "sample")
-  t.eq(250, #kb:entities("vk.com/person"), "sample persons")
-  t.eq(249, #kb:relationships("vk.com/friend"), "sample friendships")
-  local friend = kb:get(kb.id("9985478"))
-  t.eq("/sise_apubuzatuz", friend.data.path, "sample path of 9985478")
-  t.eq("Jovin Example", friend.data.full_name, "sample name of 9985478")
 end
 
 print("ok")

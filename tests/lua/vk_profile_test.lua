@@ -118,24 +118,27 @@ end
 do
   local path = t.sample_path("vk-person_friend.db")
   if path == nil then
-    t.skip("../shared/samples/vk-person_friend.db is absent")
-  end
-  local kb, ok = run(assert(t.sample_column(path, 1, "flow_request_url")),
-                     assert(t.sample_column(path, 1, "flow_response_content")))
-  t.eq(true, ok, "sample")
-  local data = kb:get(kb.id("9985478")).data
-  t.eq("Jovin Example", data.full_name, "sample full_name")
-  t.eq("sise_apubuzatuz", data.domain, "sample domain is the owner's")
-  t.eq("Greenport", data.city, "sample city")
-  t.eq("Russia", data.country, "sample country")
+    print("note: ../shared/samples/vk-person_friend.db is absent, so the " ..
+          "checks on the real capture did not run")
+  else
+    local url = assert(t.sample_column(path, 1, "flow_request_url"))
+    local body = assert(t.sample_column(path, 1, "flow_response_content"))
+    local kb, ok = run(url, body)
+    t.eq(true, ok, "sample")
+    local data = kb:get(kb.id("9985478")).data
+    t.eq("Jovin Example", data.full_name, "sample full_name")
+    t.eq("sise_apubuzatuz", data.domain, "sample domain is the owner's")
+    t.eq("Greenport", data.city, "sample city")
+    t.eq("Russia", data.country, "sample country")
 
-  local shell = t.sample_path("vk-friends.db")
-  if shell then
-    local _, declined = run(assert(t.sample_column(shell, 1,
-                                                   "flow_request_url")),
-                            assert(t.sample_column(shell, 1,
-                                                   "flow_response_content")))
-    t.eq(nil, declined, "the friends page shell has no profile")
+    local shell = t.sample_path("vk-friends.db")
+    if shell then
+      local _, declined = run(assert(t.sample_column(shell, 1,
+                                                     "flow_request_url")),
+                              assert(t.sample_column(shell, 1,
+                                                     "flow_response_content")))
+      t.eq(nil, declined, "the friends page shell has no profile")
+    end
   end
 end
 
