@@ -14,6 +14,8 @@
 -- instead of a profile link. They are left out, so that the placeholder
 -- never replaces a real name. Fields a part lacks are not written, so
 -- they keep what is stored.
+-- NOTE: checked against synthetic fixtures in LinkedIn's shapes only; no
+-- real LinkedIn capture was available.
 -- Test: tests/lua/linkedin_people_test.lua
 
 

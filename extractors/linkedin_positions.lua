@@ -13,6 +13,8 @@
 -- "com.linkedin.common.urn.MemberUrn". A position without it gives the
 -- company only. Keys carry the URN prefix because bare numbers would give
 -- the same ids as vk.com users and other LinkedIn entities.
+-- NOTE: checked against synthetic fixtures in LinkedIn's shapes only; no
+-- real LinkedIn capture was available.
 -- Test: tests/lua/linkedin_positions_test.lua
 
 

@@ -15,6 +15,8 @@
 -- the first with an objectUrn. The key carries the urn:li:member: prefix
 -- because a bare number would give the same id as a vk.com user or a
 -- LinkedIn company with that number.
+-- NOTE: checked against synthetic fixtures in LinkedIn's shapes only; no
+-- real LinkedIn capture was available.
 -- Test: tests/lua/linkedin_profile_test.lua
 
 
