@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# From the proxy to the knowledge base: the real Google results page of
-# ../shared/samples/search-google.db is served as https://www.google.com/
-# search by a local fixture server, curl fetches it through `stratosphere
-# run`, and the running pipeline turns the recorded flow into the same
+# From the proxy to the knowledge base. A local fixture server serves the
+# real Google results page of the search-google.db capture as
+# https://www.google.com/search, and curl fetches it through `stratosphere
+# run`. The running pipeline must turn the recorded flow into the same
 # entities and relationships as the earlier Python version made from the
 # original capture (ids, types and data; ts is the new capture time).
 #
@@ -62,7 +62,7 @@ ip link set lo up
 printf '127.0.0.1 localhost www.google.com\n' >"$tmp/hosts"
 mount --bind "$tmp/hosts" /etc/hosts
 
-# The fixture server answers /search with the captured page's body.
+# The fixture server replies to /search with the captured page's body.
 mkdir -p "$tmp/fixtures/google"
 sqlite3 -readonly "$samples/search-google.db" \
   "SELECT writefile('$tmp/fixtures/google/search.html', flow_response_content)
@@ -104,7 +104,7 @@ code=$(curl -sS -m 20 -o "$tmp/page.html" -w '%{http_code}' --compressed \
 grep -q "Bellingcat - Wikipedia" "$tmp/page.html" ||
   fail "the page curl received lacks the results"
 
-# The pipeline runs every 0.2 s; give it up to 20 s to write the results.
+# The pipeline runs every 0.2 s, and gets up to 20 s to write the results.
 results=0
 for _ in $(seq 1 100); do
   results=$(sqlite3 "file:$tmp/data/kb.db?mode=ro" "SELECT count(*) FROM
