@@ -64,5 +64,6 @@ extern const struct st_cli_command st_cli_cmd_proxy;
 extern const struct st_cli_command st_cli_cmd_extract;
 extern const struct st_cli_command st_cli_cmd_lua;
 extern const struct st_cli_command st_cli_cmd_ca;
+extern const struct st_cli_command st_cli_cmd_dashboard;
 
 #endif

@@ -1,0 +1,344 @@
+/* The stratosphere.core.web module that pages use through
+ * lua/stratosphere/web.lua: the page list, the databases, the CA
+ * certificate, server status, recent log lines and JSON. Only the
+ * dashboard's lua_State has it. */
+#include "web/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <lauxlib.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "script/script.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#define LOG_LINES_DEFAULT 100
+
+
+
+static struct st__weblib *context(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+
+static int web_pages(lua_State *L) {
+  st__app_push_pages(L, context(L)->app);
+  return 1;
+}
+
+
+/* Sets the array marker that the JSON encoder reads. */
+static void set_array_mt(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "array");
+  lua_setfield(L, -2, "__jsontype");
+  lua_setmetatable(L, idx);
+}
+
+
+/* web.array([t]) -> t, marked so that it encodes as a JSON array even when
+ * empty. */
+static int web_array(lua_State *L) {
+  if (lua_isnoneornil(L, 1))
+    lua_newtable(L);
+  else
+    luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  set_array_mt(L, 1);
+  return 1;
+}
+
+
+/* web.json(value) -> string */
+static int web_json(lua_State *L) {
+  struct st__buffer out = { 0 };
+  char err[ST_ERRLEN];
+  int rc;
+
+  luaL_checkany(L, 1);
+  rc = st__json_encode(L, 1, &out, err, sizeof(err));
+  if (rc != 0) {
+    st__buffer_cleanup(&out);
+    return luaL_error(L, "web.json: %s", err);
+  }
+  lua_pushlstring(L, out.data, out.len);
+  st__buffer_cleanup(&out);
+  return 1;
+}
+
+
+/* web.fail(status, message): raises an error that the server turns into a
+ * response with that status and message, without a traceback. */
+static int web_fail(lua_State *L) {
+  lua_Integer status = luaL_checkinteger(L, 1);
+  const char *message = luaL_optstring(L, 2, NULL);
+
+  luaL_argcheck(L, status >= 400 && status <= 599, 1,
+                "status must be 400..599");
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, status);
+  lua_setfield(L, -2, "status");
+  lua_pushstring(L, message ? message : "");
+  lua_setfield(L, -2, "message");
+  return lua_error(L);
+}
+
+
+/* web.log_lines([n]) -> the last n log lines, oldest first */
+struct log_copy {
+  lua_State *L;
+  char (*lines)[ST_LOG_LINE_MAX];
+  size_t count;
+  size_t max;
+};
+
+
+static void copy_line(void *ud, const char *line) {
+  struct log_copy *copy = ud;
+
+  /* A ring of the last max lines: keep overwriting the oldest. */
+  snprintf(copy->lines[copy->count % copy->max], ST_LOG_LINE_MAX, "%s",
+           line);
+  copy->count++;
+}
+
+
+static int web_log_lines(lua_State *L) {
+  lua_Integer n = luaL_optinteger(L, 1, LOG_LINES_DEFAULT);
+  struct log_copy copy;
+  size_t first, kept;
+
+  if (n < 1)
+    n = 1;
+  if (n > ST_LOG_RING_LINES)
+    n = ST_LOG_RING_LINES;
+  copy.L = L;
+  copy.max = (size_t)n;
+  copy.count = 0;
+  /* The lines go into a userdata, which an error below cannot leak, because
+   * copy_line() runs under the log's lock and must not call Lua. */
+  copy.lines = lua_newuserdatauv(L, copy.max * ST_LOG_LINE_MAX, 0);
+  st_log_recent(copy_line, &copy);
+  kept = copy.count < copy.max ? copy.count : copy.max;
+  first = copy.count < copy.max ? 0 : copy.count % copy.max;
+  lua_createtable(L, (int)kept, 0);
+  for (size_t i = 0; i < kept; i++) {
+    lua_pushstring(L, copy.lines[(first + i) % copy.max]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  set_array_mt(L, -1);
+  return 1;
+}
+
+
+static void push_file_size(lua_State *L, const char *path) {
+  char wal[4200];
+  struct stat st;
+
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, path);
+  lua_setfield(L, -2, "path");
+  if (path[0] != '\0' && stat(path, &st) == 0) {
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    lua_setfield(L, -2, "size");
+  }
+  snprintf(wal, sizeof(wal), "%s-wal", path);
+  if (path[0] != '\0' && stat(wal, &st) == 0) {
+    lua_pushinteger(L, (lua_Integer)st.st_size);
+    lua_setfield(L, -2, "wal_size");
+  }
+}
+
+
+/* web.status() -> { address, started, uptime_s, memory_bytes, pages_dir,
+ * files = { kb = { path, size, wal_size }, probe = { ... } } } */
+static int web_status(lua_State *L) {
+  struct st__weblib *ctx = context(L);
+  char started[ST_TIME_LEN];
+
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, ctx->address);
+  lua_setfield(L, -2, "address");
+  st_time_format(ctx->started_us, started);
+  lua_pushstring(L, started);
+  lua_setfield(L, -2, "started");
+  lua_pushnumber(L, (double)(st_time_now_us() - ctx->started_us) / 1e6);
+  lua_setfield(L, -2, "uptime_s");
+  lua_pushinteger(L, (lua_Integer)st_script_memory_used(L));
+  lua_setfield(L, -2, "memory_bytes");
+  lua_pushstring(L, ctx->pages_dir);
+  lua_setfield(L, -2, "pages_dir");
+  lua_pushstring(L, st_log_level_name((enum st_log_level)st_log_level));
+  lua_setfield(L, -2, "log_level");
+  lua_createtable(L, 0, 2);
+  push_file_size(L, ctx->kb_path);
+  lua_setfield(L, -2, "kb");
+  push_file_size(L, ctx->probe_path);
+  lua_setfield(L, -2, "probe");
+  lua_setfield(L, -2, "files");
+  return 1;
+}
+
+
+/* web.extractors() -> the pipeline's extractor statistics, or nil when
+ * the dashboard runs without a pipeline. */
+static int web_extractors(lua_State *L) {
+  struct st__weblib *ctx = context(L);
+
+  lua_settop(L, 0);
+  if (ctx->extractors == NULL || ctx->extractors(L, ctx->extractors_ud) != 0)
+    lua_pushnil(L);
+  lua_settop(L, 1);
+  return 1;
+}
+
+
+/* web.ca() -> { pem, der, fingerprint, subject, not_before, not_after }
+ * or nil when the dashboard has no CA certificate. */
+static int web_ca(lua_State *L) {
+  struct st__weblib *ctx = context(L);
+
+  if (ctx->ca_der == NULL) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_createtable(L, 0, 6);
+  lua_pushlstring(L, ctx->ca_pem, ctx->ca_pem_len);
+  lua_setfield(L, -2, "pem");
+  lua_pushlstring(L, (const char *)ctx->ca_der, ctx->ca_der_len);
+  lua_setfield(L, -2, "der");
+  lua_pushstring(L, ctx->ca_fingerprint);
+  lua_setfield(L, -2, "fingerprint");
+  lua_pushstring(L, ctx->ca_subject);
+  lua_setfield(L, -2, "subject");
+  lua_pushstring(L, ctx->ca_not_before);
+  lua_setfield(L, -2, "not_before");
+  lua_pushstring(L, ctx->ca_not_after);
+  lua_setfield(L, -2, "not_after");
+  return 1;
+}
+
+
+/* web.clock_ms() -> milliseconds of a monotonic clock, for timing. */
+static int web_clock_ms(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)st_time_mono_ms());
+  return 1;
+}
+
+
+static const luaL_Reg functions[] = {
+  { "clock_ms", web_clock_ms },
+  { "pages", web_pages },
+  { "array", web_array },
+  { "json", web_json },
+  { "fail", web_fail },
+  { "log_lines", web_log_lines },
+  { "status", web_status },
+  { "extractors", web_extractors },
+  { "ca", web_ca },
+  { NULL, NULL },
+};
+
+
+static int open_module(lua_State *L) {
+  struct st__weblib *ctx = lua_touserdata(L, lua_upvalueindex(1));
+
+  luaL_newlibtable(L, functions);
+  lua_pushlightuserdata(L, ctx);
+  luaL_setfuncs(L, functions, 1);
+  lua_pushstring(L, ctx->address);
+  lua_setfield(L, -2, "address");
+  return 1;
+}
+
+
+static void format_asn1_time(const ASN1_TIME *t, char *out, size_t len) {
+  struct tm tm;
+
+  if (ASN1_TIME_to_tm(t, &tm) != 1 ||
+      strftime(out, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+    snprintf(out, len, "unknown");
+}
+
+
+/* Derives the DER form, fingerprint, subject and validity from the PEM
+ * certificate. */
+static int parse_ca(struct st__weblib *ctx, char *err, size_t errlen) {
+  unsigned char digest[EVP_MAX_MD_SIZE], *der = NULL;
+  unsigned int digest_len = 0;
+  X509 *cert = NULL;
+  BIO *bio;
+  int der_len, rc = ST_ETLS;
+
+  bio = BIO_new_mem_buf(ctx->ca_pem, (int)ctx->ca_pem_len);
+  if (bio != NULL)
+    cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+  BIO_free(bio);
+  if (cert == NULL) {
+    st_seterr(err, errlen, ST_ETLS, "the CA certificate is not valid PEM");
+    goto out;
+  }
+  der_len = i2d_X509(cert, &der);
+  if (der_len <= 0 || !X509_digest(cert, EVP_sha256(), digest, &digest_len)) {
+    st_seterr(err, errlen, ST_ETLS, "encoding the CA certificate failed");
+    goto out;
+  }
+  ctx->ca_der = st_malloc((size_t)der_len);
+  if (ctx->ca_der == NULL) {
+    rc = st_seterr(err, errlen, ST_ENOMEM, "out of memory");
+    goto out;
+  }
+  memcpy(ctx->ca_der, der, (size_t)der_len);
+  ctx->ca_der_len = (size_t)der_len;
+  for (unsigned int i = 0; i < digest_len; i++)
+    snprintf(ctx->ca_fingerprint + 3 * i, sizeof(ctx->ca_fingerprint) - 3 * i,
+             i + 1 < digest_len ? "%02X:" : "%02X", digest[i]);
+  X509_NAME_oneline(X509_get_subject_name(cert), ctx->ca_subject,
+                    sizeof(ctx->ca_subject));
+  format_asn1_time(X509_get0_notBefore(cert), ctx->ca_not_before,
+                   sizeof(ctx->ca_not_before));
+  format_asn1_time(X509_get0_notAfter(cert), ctx->ca_not_after,
+                   sizeof(ctx->ca_not_after));
+  rc = 0;
+
+out:
+  OPENSSL_free(der);
+  X509_free(cert);
+  ERR_clear_error();
+  return rc;
+}
+
+
+int st__weblib_init(lua_State *L, struct st__weblib *ctx, char *err,
+                    size_t errlen) {
+  if (ctx->ca_pem != NULL) {
+    int rc = parse_ca(ctx, err, errlen);
+
+    if (rc != 0)
+      return rc;
+  }
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushlightuserdata(L, ctx);
+  lua_pushcclosure(L, open_module, 1);
+  lua_setfield(L, -2, "stratosphere.core.web");
+  lua_pop(L, 1);
+  return 0;
+}
+
+
+void st__weblib_cleanup(struct st__weblib *ctx) {
+  sqlite3_close_v2(ctx->kb);
+  sqlite3_close_v2(ctx->probe);
+  ctx->kb = ctx->probe = NULL;
+}
