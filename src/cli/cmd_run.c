@@ -1,6 +1,6 @@
-/* `stratosphere run`: the proxy, the extractor pipeline and the
- * dashboard. They share the service's loop; for now this starts the
- * proxy alone, with the same options as `stratosphere proxy`. */
+/* `stratosphere run` (the proxy, the extractor pipeline and the
+ * dashboard) and `stratosphere proxy` (the same without the dashboard, for
+ * headless machines). Both take the same options. */
 #include "cli/cli.h"
 
 #include "proxy/service.h"
@@ -15,11 +15,13 @@ static const struct st_cli_option options[] = {
     "do not verify origin server certificates (lab use)" },
   { "ca-file", 0, "FILE",
     "also trust the CA certificates in this PEM file for origins" },
+  { "no-pipeline", 0, NULL,
+    "record without running the extractors (for benchmarks)" },
   { NULL, 0, NULL, NULL },
 };
 
 
-static int cmd_run(struct st_cli_args *args) {
+static int run_service(struct st_cli_args *args, int dashboard) {
   struct st_service_options opts;
   struct st_config cfg;
   int rc;
@@ -41,6 +43,9 @@ static int cmd_run(struct st_cli_args *args) {
   if (st_cli_get(args, "upstream-insecure") != NULL)
     opts.upstream_verify = 0;
   opts.ca_file = st_cli_get(args, "ca-file");
+  if (st_cli_get(args, "no-pipeline") != NULL || !opts.record)
+    opts.pipeline = 0;
+  opts.dashboard = dashboard;
 
   rc = st_service_main(&cfg, &opts) == 0 ? ST_EXIT_OK : ST_EXIT_FAIL;
   st_config_cleanup(&cfg);
@@ -48,8 +53,25 @@ static int cmd_run(struct st_cli_args *args) {
 }
 
 
+static int cmd_run(struct st_cli_args *args) {
+  return run_service(args, 1);
+}
+
+
+static int cmd_proxy(struct st_cli_args *args) {
+  return run_service(args, 0);
+}
+
+
 const struct st_cli_command st_cli_cmd_run = {
   "run", "",
   "run the proxy, the extractor pipeline and the dashboard",
   options, cmd_run,
+};
+
+
+const struct st_cli_command st_cli_cmd_proxy = {
+  "proxy", "",
+  "run the recording proxy and the pipeline, without the dashboard",
+  options, cmd_proxy,
 };

@@ -14,6 +14,7 @@ void st_service_defaults(struct st_service_options *opts,
   memset(opts, 0, sizeof(*opts));
   opts->record = 1;
   opts->intercept = 1;
+  opts->pipeline = 1;
   opts->upstream_verify = cfg->upstream_verify;
 }
 
@@ -69,6 +70,16 @@ int st_service_start(struct st_service *svc, const struct st_config *cfg,
   }
   if (opts->record) {
     rc = st_writer_start(&svc->writer, cfg->probe_path, err, errlen);
+    if (rc != 0)
+      return rc;
+  }
+  /* After the writer, because the writer creates probe.db and the
+   * pipeline only opens it. */
+  if (opts->record && opts->pipeline) {
+    struct st_pipeline_options pipeline_opts;
+
+    st_pipeline_defaults(&pipeline_opts, cfg);
+    rc = st_pipeline_start(&svc->pipeline, &pipeline_opts, err, errlen);
     if (rc != 0)
       return rc;
   }
@@ -137,6 +148,7 @@ void st_service_cleanup(struct st_service *svc) {
     svc->loop_ready = 0;
   }
   st_proxy_free(&svc->proxy);
+  st_pipeline_stop(&svc->pipeline);
   if (svc->writer != NULL) {
     st_writer_flush(svc->writer);
     st_writer_get_stats(svc->writer, &ws);

@@ -1,14 +1,14 @@
 /* The recording service that `stratosphere proxy` and `stratosphere run`
  * start: the CA, the flow store's writer and the proxy on one libuv loop,
- * stopped cleanly by SIGINT or SIGTERM. Other parts (the pipeline thread,
- * the dashboard) attach to svc->loop between st_service_start() and
- * st_service_run(). Main thread only. */
+ * the extractor pipeline on its own thread, stopped cleanly by SIGINT or
+ * SIGTERM. Main thread only. */
 #ifndef ST_SERVICE_H
 #define ST_SERVICE_H
 
 #include <uv.h>
 
 #include "cli/config.h"
+#include "pipeline/pipeline.h"
 #include "proxy/proxy.h"
 #include "store/writer.h"
 #include "tls/ca.h"
@@ -19,6 +19,8 @@ struct st_service_options {
   int intercept;            /* 0: tunnel HTTPS without a CA */
   int upstream_verify;      /* overrides proxy.upstream_verify */
   const char *ca_file;      /* extra CAs trusted for origins, or NULL */
+  int pipeline;             /* run the extractors over recorded flows */
+  int dashboard;            /* serve the dashboard */
 };
 
 struct st_service {
@@ -26,6 +28,7 @@ struct st_service {
   const struct st_config *cfg;
   struct st_ca *ca;          /* NULL without interception */
   struct st_writer *writer;  /* NULL without recording */
+  struct st_pipeline *pipeline;  /* NULL without recording or pipeline */
   struct st_proxy *proxy;
   uv_signal_t sigint;
   uv_signal_t sigterm;
@@ -33,13 +36,14 @@ struct st_service {
   int stopping;
 };
 
-/* Fills opts with the configuration's choices: record, intercept, verify
- * as cfg says, no listen override, no extra CA file. */
+/* Fills opts with the configuration's choices: record, intercept, run the
+ * pipeline, verify as cfg says, no dashboard, no listen override, no extra
+ * CA file. */
 void st_service_defaults(struct st_service_options *opts,
                          const struct st_config *cfg);
 
-/* Creates data_dir, opens the CA, starts the writer on cfg->probe_path and
- * the proxy on the loop. Returns 0, or a negative code with one line in
+/* Creates data_dir, opens the CA, starts the writer on cfg->probe_path, the
+ * pipeline and the proxy on the loop. Returns 0, or a negative code with one line in
  * err; st_service_cleanup() must be called either way. */
 int st_service_start(struct st_service *svc, const struct st_config *cfg,
                      const struct st_service_options *opts, char *err,
@@ -48,8 +52,8 @@ int st_service_start(struct st_service *svc, const struct st_config *cfg,
 /* Runs the loop until SIGINT or SIGTERM, then closes the proxy. */
 void st_service_run(struct st_service *svc);
 
-/* Flushes and stops the writer (nothing queued is lost), frees the CA and
- * closes the loop. */
+/* Stops the pipeline, flushes and stops the writer (nothing queued is
+ * lost), frees the CA and closes the loop. */
 void st_service_cleanup(struct st_service *svc);
 
 /* Starts, runs and cleans up the service, logging a failure to start.

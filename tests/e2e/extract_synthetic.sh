@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
-# Throughput of `stratosphere extract`: builds a synthetic probe.db of
-# 20,000 flows (one in ten a search result page with 10 result links, the
-# rest small JSON responses) and runs the fixture Google extractor over
-# it. Checks the counts, and that the run takes less than 2 s, except in
-# sanitizer builds, which are several times slower.
+# `stratosphere extract` over a synthetic probe.db of 20,000 flows (one in
+# ten a search result page with 10 result links, the rest small JSON
+# responses) with the fixture Google extractor: every flow is seen and
+# every search page matched. The time is printed for information only;
+# bench/ measures speed.
 set -u
-bin=$(realpath "${1:?usage: extract_throughput.sh BINARY}")
+bin=$(realpath "${1:?usage: extract_synthetic.sh BINARY}")
 src=${ST_SOURCE_DIR:-$(pwd)}
 fixture=$src/tests/fixtures/extractors/google_search.lua
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 flows=20000
-limit_s=2
 
 if ! command -v python3 >/dev/null; then
   echo "skip: python3 is not installed (scripts/setup.sh --test)"
@@ -84,11 +83,5 @@ printf '%s\n' "$out" | grep -qx "flows seen: $flows" ||
   { echo "FAIL: not every flow was seen"; failures=1; }
 printf '%s\n' "$out" | grep -q "2000 flows matched, 0 errors" ||
   { echo "FAIL: expected 2000 matched flows"; failures=1; }
-if ldd "$bin" 2>/dev/null | grep -q 'libasan'; then
-  echo "sanitizer build: the $limit_s s limit is not checked"
-elif [ "$elapsed_ms" -ge $((limit_s * 1000)) ]; then
-  echo "FAIL: $elapsed_ms ms, the limit is $limit_s s"
-  failures=1
-fi
 [ "$failures" -eq 0 ] && echo "ok"
 exit "$failures"
