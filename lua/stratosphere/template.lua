@@ -24,7 +24,6 @@
 local concat = table.concat
 local format = string.format
 local gsub = string.gsub
-local rawget = rawget
 local setmetatable = setmetatable
 local tostring = tostring
 local type = type

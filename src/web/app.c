@@ -66,6 +66,7 @@ struct st__app {
   struct page pages[PAGES_MAX];
   size_t page_count;
   uint64_t modules_signature;  /* of the files in modules_dir */
+  int scanned;                 /* the first scan of the folder is done */
   int too_many_logged;
 };
 
@@ -227,8 +228,10 @@ static void load_page(struct st__app *app, struct page *page) {
   page->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   st_free(page->last_logged);
   page->last_logged = NULL;
-  st_log_info("web", "page=%s: loaded %s at %s", page->name, page->file,
-              page->path);
+  /* The first scan is summed up in one line by st_web_start(). */
+  if (app->scanned)
+    st_log_info("web", "page=%s: loaded %s at %s", page->name, page->file,
+                page->path);
 }
 
 
@@ -813,6 +816,11 @@ void st__app_handle(struct st__app *app, const struct st__request *req,
 /* }==================================================================== */
 
 
+size_t st__app_page_count(const struct st__app *app) {
+  return app->page_count;
+}
+
+
 void st__app_push_pages(lua_State *L, struct st__app *app) {
   lua_createtable(L, (int)app->page_count, 0);
   for (size_t i = 0; i < app->page_count; i++) {
@@ -896,8 +904,7 @@ int st__app_new(struct st__app **out, const struct st__app_options *opts,
     app->lib.ca_pem_len = opts->ca_pem_len;
   }
   app->lib.started_us = st_time_now_us();
-  app->lib.extractors = opts->extractors;
-  app->lib.extractors_ud = opts->extractors_ud;
+  app->lib.pipeline = opts->pipeline;
   app->lib.app = app;
   app->lib.kb_ref = LUA_NOREF;
   app->lib.probe_ref = LUA_NOREF;
@@ -908,6 +915,7 @@ int st__app_new(struct st__app **out, const struct st__app_options *opts,
   }
 
   refresh_pages(app);
+  app->scanned = 1;
   if (app->page_count == 0)
     st_log_warn("web", "no pages found in %s", app->pages_dir);
   *out = app;

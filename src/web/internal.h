@@ -196,8 +196,7 @@ struct st__app_options {
   size_t ca_pem_len;
   double page_budget;
   size_t memory_limit;
-  st_web_extractors_fn extractors;
-  void *extractors_ud;
+  struct st_pipeline *pipeline;
   const char *address;     /* "127.0.0.1:8082", for the pages */
 };
 
@@ -233,8 +232,7 @@ struct st__weblib {
   char ca_not_after[32];
   int64_t started_us;
   char address[ST_WEB_HOST_LEN];
-  st_web_extractors_fn extractors;
-  void *extractors_ud;
+  struct st_pipeline *pipeline;  /* NULL without a pipeline */
   struct st__app *app;
 };
 
@@ -247,6 +245,9 @@ int st__weblib_init(lua_State *L, struct st__weblib *ctx, char *err,
 /* Closes the database connections that ctx opened. Call after the
  * lua_State is closed, since its handles borrow the connections. */
 void st__weblib_cleanup(struct st__weblib *ctx);
+
+/* Returns the number of page files found, loaded or not. */
+size_t st__app_page_count(const struct st__app *app);
 
 /* Pushes the list of pages for the menu, as web.pages() returns it. */
 void st__app_push_pages(lua_State *L, struct st__app *app);

@@ -5,6 +5,7 @@
 #include "web/web.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -641,7 +642,7 @@ int st_web_start(struct st_web **out, const struct st_web_options *opts,
   struct st__app_options app_opts;
   struct sockaddr_storage addr, bound;
   int bound_len = sizeof(bound);
-  char host[256], pages_dir[4096];
+  char host[256], pages_dir[4096], real_dir[PATH_MAX];
   struct st_web *web;
   sigset_t all, old;
   int port, rc;
@@ -688,6 +689,9 @@ int st_web_start(struct st_web **out, const struct st_web_options *opts,
   else
     snprintf(pages_dir, sizeof(pages_dir), "%s/webapps",
              st_script_lua_dir());
+  /* Paths in messages and on the system page read better without "..". */
+  if (realpath(pages_dir, real_dir) != NULL)
+    snprintf(pages_dir, sizeof(pages_dir), "%s", real_dir);
   memset(&app_opts, 0, sizeof(app_opts));
   app_opts.pages_dir = pages_dir;
   app_opts.kb_path = opts->kb_path;
@@ -698,8 +702,7 @@ int st_web_start(struct st_web **out, const struct st_web_options *opts,
                                                : ST_WEB_PAGE_BUDGET;
   app_opts.memory_limit = opts->memory_limit ? opts->memory_limit
                                              : ST_WEB_MEMORY_LIMIT;
-  app_opts.extractors = opts->extractors;
-  app_opts.extractors_ud = opts->extractors_ud;
+  app_opts.pipeline = opts->pipeline;
   app_opts.address = web->address;
   rc = st__app_new(&web->app, &app_opts, err, errlen);
   if (rc != 0)
@@ -719,8 +722,8 @@ int st_web_start(struct st_web **out, const struct st_web_options *opts,
     goto fail;
   }
   web->thread_started = 1;
-  st_log_info("web", "dashboard listening on http://%s/ (pages from %s)",
-              web->address, pages_dir);
+  st_log_info("web", "dashboard listening on http://%s/ (%zu pages from %s)",
+              web->address, st__app_page_count(web->app), pages_dir);
   *out = web;
   return 0;
 

@@ -20,16 +20,11 @@
 
 #include <stddef.h>
 
-#include <lua.h>
+#include "pipeline/pipeline.h"
 
 /* Defaults for the fields of struct st_web_options left at 0. */
 #define ST_WEB_PAGE_BUDGET 5.0                    /* seconds per request */
 #define ST_WEB_MEMORY_LIMIT (512u * 1024 * 1024)  /* bytes of the Lua state */
-
-/* Pushes one value describing the pipeline's extractors onto L and returns
- * 0, or returns a negative code and pushes nothing. Called on the
- * dashboard's thread, so it must read a thread-safe snapshot. */
-typedef int (*st_web_extractors_fn)(lua_State *L, void *ud);
 
 struct st_web_options {
   /* "host:port" to listen on, such as "127.0.0.1:8082"; port 0 picks a
@@ -56,9 +51,9 @@ struct st_web_options {
   /* Bytes the pages' lua_State may hold, 0 for ST_WEB_MEMORY_LIMIT. */
   size_t memory_limit;
 
-  /* Optional source of the extractor statistics on the system page. */
-  st_web_extractors_fn extractors;
-  void *extractors_ud;
+  /* The running pipeline whose counters the system page shows, or NULL.
+   * It must outlive the dashboard: stop the dashboard first. */
+  struct st_pipeline *pipeline;
 };
 
 struct st_web;

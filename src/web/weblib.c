@@ -191,15 +191,97 @@ static int web_status(lua_State *L) {
 }
 
 
-/* web.extractors() -> the pipeline's extractor statistics, or nil when
- * the dashboard runs without a pipeline. */
-static int web_extractors(lua_State *L) {
-  struct st__weblib *ctx = context(L);
+static int free_stats(lua_State *L) {
+  st_pipeline_stats_cleanup(lua_touserdata(L, 1));
+  return 0;
+}
 
-  lua_settop(L, 0);
-  if (ctx->extractors == NULL || ctx->extractors(L, ctx->extractors_ud) != 0)
+
+static void set_integer(lua_State *L, const char *key, int64_t value) {
+  lua_pushinteger(L, (lua_Integer)value);
+  lua_setfield(L, -2, key);
+}
+
+
+static void set_string(lua_State *L, const char *key, const char *value) {
+  lua_pushstring(L, value);
+  lua_setfield(L, -2, key);
+}
+
+
+/* Sets key to the local time text of t_us, or leaves it out when 0. */
+static void set_time(lua_State *L, const char *key, int64_t t_us) {
+  char text[ST_TIME_LEN];
+
+  if (t_us == 0)
+    return;
+  st_time_format(t_us, text);
+  set_string(L, key, text);
+}
+
+
+static void push_extractor(lua_State *L,
+                           const struct st_pipeline_extractor_stats *e) {
+  lua_createtable(L, 0, 10);
+  set_string(L, "name", e->name);
+  set_string(L, "file", e->file);
+  set_string(L, "version", e->version);
+  lua_pushboolean(L, e->loaded);
+  lua_setfield(L, -2, "loaded");
+  set_string(L, "load_error", e->load_error);
+  set_integer(L, "matched", (int64_t)e->matched);
+  set_integer(L, "errors", (int64_t)e->errors);
+  set_integer(L, "declined", (int64_t)e->declined);
+  set_string(L, "last_error", e->last_error);
+  set_time(L, "last_run", e->last_run_us);
+}
+
+
+/* web.pipeline() -> the extractor pipeline's counters, or nil when the
+ * dashboard runs without a pipeline:
+ * { cycles, flows_seen, cursor, entities_added, entities_merged,
+ *   relationships_added, relationships_merged, flows_pruned, last_cycle,
+ *   last_cycle_s, last_error, extractors = { { name, file, version, loaded,
+ *   load_error, matched, errors, declined, last_error, last_run }, ... } } */
+static int web_pipeline(lua_State *L) {
+  struct st__weblib *ctx = context(L);
+  struct st_pipeline_stats *stats;
+
+  if (ctx->pipeline == NULL) {
     lua_pushnil(L);
-  lua_settop(L, 1);
+    return 1;
+  }
+  /* A userdata with a __gc, so that a Lua error below still frees the
+   * snapshot's extractor array. */
+  stats = lua_newuserdatauv(L, sizeof(*stats), 0);
+  memset(stats, 0, sizeof(*stats));
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, free_stats);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  if (st_pipeline_get_stats(ctx->pipeline, stats) != 0)
+    return luaL_error(L, "web.pipeline: out of memory");
+
+  lua_createtable(L, 0, 12);
+  set_integer(L, "cycles", (int64_t)stats->cycles);
+  set_integer(L, "flows_seen", (int64_t)stats->flows_seen);
+  set_integer(L, "cursor", stats->cursor);
+  set_integer(L, "entities_added", stats->entities_added);
+  set_integer(L, "entities_merged", stats->entities_merged);
+  set_integer(L, "relationships_added", stats->relationships_added);
+  set_integer(L, "relationships_merged", stats->relationships_merged);
+  set_integer(L, "flows_pruned", (int64_t)stats->flows_pruned);
+  set_time(L, "last_cycle", stats->last_cycle_us);
+  lua_pushnumber(L, stats->last_cycle_s);
+  lua_setfield(L, -2, "last_cycle_s");
+  set_string(L, "last_error", stats->last_error);
+  lua_createtable(L, (int)stats->extractor_count, 0);
+  for (size_t i = 0; i < stats->extractor_count; i++) {
+    push_extractor(L, &stats->extractors[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  set_array_mt(L, -1);
+  lua_setfield(L, -2, "extractors");
   return 1;
 }
 
@@ -245,7 +327,7 @@ static const luaL_Reg functions[] = {
   { "fail", web_fail },
   { "log_lines", web_log_lines },
   { "status", web_status },
-  { "extractors", web_extractors },
+  { "pipeline", web_pipeline },
   { "ca", web_ca },
   { NULL, NULL },
 };

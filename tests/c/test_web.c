@@ -16,7 +16,10 @@
 #include <lualib.h>
 #include <sqlite3.h>
 
+#include "pipeline/pipeline.h"
+#include "store/store.h"
 #include "test.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/time.h"
 #include "web/internal.h"
@@ -172,7 +175,7 @@ static int exchange(const char *raw, char *out, size_t size) {
 
 /* GET path with the right Host header and Connection: close. */
 static int get(const char *path, char *out, size_t size) {
-  char raw[1024];
+  char raw[2048];
 
   snprintf(raw, sizeof(raw),
            "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
@@ -628,6 +631,77 @@ TEST(web_stop_closes_idle_connections) {
 }
 
 
+/* A page reads the counters of a running pipeline through web.pipeline():
+ * one extractor that declines every flow, after one cycle over one flow. */
+TEST(web_pipeline_counters_reach_pages) {
+  static char out[65536];
+  struct st_pipeline_options popts;
+  struct st_pipeline *pipeline = NULL;
+  struct st_web_options opts;
+  struct st_web *web = NULL;
+  struct st_store *store = NULL;
+  struct st_flow *flow;
+  char probe[512], kb[512], extractors[512], path[600], err[ST_ERRLEN];
+
+  make_dirs();
+  snprintf(probe, sizeof(probe), "%s/probe.db", dir);
+  snprintf(kb, sizeof(kb), "%s/kb.db", dir);
+  snprintf(extractors, sizeof(extractors), "%s/extractors", dir);
+  mkdir(extractors, 0700);
+  snprintf(path, sizeof(path), "%s/decline.lua", extractors);
+  write_file(path, "return { version = '7', match = { method = 'GET' },\n"
+                   "  extract = function() return nil, 'not mine' end }\n");
+
+  ASSERT_INT_EQ(0, st_store_open(&store, probe, ST_STORE_CREATE, err,
+                                 sizeof(err)));
+  flow = st_flow_new();
+  ASSERT(flow != NULL);
+  flow->method = st_strdup("GET");
+  flow->url = st_strdup("https://example.org/");
+  flow->host = st_strdup("example.org");
+  st_time_format(st_time_now_us(), flow->capture_ts);
+  ASSERT_INT_EQ(0, st_store_insert(store, &flow, 1, err, sizeof(err)));
+  st_flow_free(&flow);
+  st_store_close(&store);
+
+  memset(&popts, 0, sizeof(popts));
+  popts.probe_path = probe;
+  popts.kb_path = kb;
+  popts.extractor_dir = extractors;
+  popts.interval = 60;
+  popts.budget = 1;
+  if (st_pipeline_new(&pipeline, &popts, err, sizeof(err)) != 0)
+    FAIL_AT("st_pipeline_new: %s", err);
+  ASSERT_INT_EQ(0, st_pipeline_cycle(pipeline, err, sizeof(err)));
+
+  write_page("pipe.lua",
+             "local web = require 'stratosphere.web'\n"
+             "return { title = 'Pipe', data = function()\n"
+             "  return web.pipeline() end,\n"
+             "  render = function() return '' end }\n");
+  memset(&opts, 0, sizeof(opts));
+  opts.listen = "127.0.0.1:0";
+  opts.pages_dir = pages;
+  opts.kb_path = kb;
+  opts.probe_path = probe;
+  opts.pipeline = pipeline;
+  ASSERT_INT_EQ(0, st_web_start(&web, &opts, err, sizeof(err)));
+  port = atoi(strrchr(st_web_address(web), ':') + 1);
+
+  ASSERT_INT_EQ(200, get("/api/pipe", out, sizeof(out)));
+  ASSERT(strstr(body_of(out), "\"cycles\":1,") != NULL);
+  ASSERT(strstr(body_of(out), "\"name\":\"decline\"") != NULL);
+  ASSERT(strstr(body_of(out), "\"version\":\"7\"") != NULL);
+  ASSERT(strstr(body_of(out), "\"matched\":1,") != NULL);
+  ASSERT(strstr(body_of(out), "\"declined\":1,") != NULL);
+  ASSERT(strstr(body_of(out), "\"errors\":0,") != NULL);
+
+  st_web_stop(&web);
+  st_pipeline_free(&pipeline);
+  remove_dirs();
+}
+
+
 /* The authorizer alone rejects writes: these run on a connection opened
  * read-write, so a rejection cannot come from read-only mode. */
 TEST(web_authorizer_allows_only_reads) {
@@ -761,6 +835,7 @@ int main(void) {
   RUN(web_enforces_request_limits);
   RUN(web_keeps_alive_and_pipelines);
   RUN(web_stop_closes_idle_connections);
+  RUN(web_pipeline_counters_reach_pages);
   RUN(web_authorizer_allows_only_reads);
   RUN(web_json_encodes_lua_values);
   RUN(web_start_rejects_bad_address);
