@@ -57,12 +57,15 @@ struct st_tls {
 
 /* Picks the leaf certificate once the ClientHello is parsed: for the SNI
  * when the client sent one, else for the CONNECT host. OpenSSL 1.1.1 and
- * later call this even when the ClientHello has no SNI. */
+ * later call this even when the ClientHello has no SNI. An SNI that is not
+ * a valid host name (some clients send "127.0.0.1:443") also falls back
+ * to the CONNECT host. */
 static int servername_cb(SSL *ssl, int *alert, void *arg) {
   struct st_tls *tls = SSL_get_app_data(ssl);
   const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   const char *name = sni != NULL ? sni : tls->host;
   X509 *cert;
+  int rc;
 
   if (name[0] == '\0') {
     snprintf(tls->callback_err, sizeof(tls->callback_err),
@@ -70,8 +73,14 @@ static int servername_cb(SSL *ssl, int *alert, void *arg) {
     *alert = SSL_AD_UNRECOGNIZED_NAME;
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
-  if (st_ca_leaf(tls->ctx->ca, name, &cert, tls->callback_err,
-                 sizeof(tls->callback_err)) != 0) {
+  rc = st_ca_leaf(tls->ctx->ca, name, &cert, tls->callback_err,
+                  sizeof(tls->callback_err));
+  if (rc == ST_EINVAL && name == sni && tls->host[0] != '\0') {
+    name = tls->host;
+    rc = st_ca_leaf(tls->ctx->ca, name, &cert, tls->callback_err,
+                    sizeof(tls->callback_err));
+  }
+  if (rc != 0) {
     *alert = SSL_AD_UNRECOGNIZED_NAME;
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }

@@ -20,6 +20,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "test.h"
 #include "tls/ca.h"
@@ -573,6 +574,55 @@ TEST(tls_no_sni_no_connect_host_fails) {
 }
 
 
+/* Some clients send the host with its port as SNI ("127.0.0.1:19443"),
+ * which is not a host name. The server then issues for the CONNECT host. */
+TEST(tls_invalid_sni_uses_connect_host) {
+  SSL_CTX *raw_ctx = SSL_CTX_new(TLS_client_method());
+  struct st_tls *server = NULL;
+  char err[ST_ERRLEN];
+  SSL *ssl = NULL;
+  BIO *inner = NULL, *net = NULL;
+  X509 *peer = NULL;
+  int done = 0;
+
+  ASSERT(raw_ctx != NULL);
+  ASSERT_INT_EQ(0, st_tls_server_new(server_ctx, "b.example.test", &server,
+                                     err, sizeof(err)));
+  ssl = SSL_new(raw_ctx);
+  ASSERT(ssl != NULL);
+  ASSERT_INT_EQ(1, BIO_new_bio_pair(&inner, 65536, &net, 65536));
+  SSL_set_bio(ssl, inner, inner);
+  SSL_set_connect_state(ssl);
+  ASSERT_INT_EQ(1, SSL_set_tlsext_host_name(ssl, "127.0.0.1:19443"));
+
+  for (int round = 0; round < 20 && !done; round++) {
+    char buf[65536];
+    const char *data;
+    size_t n;
+    int got;
+
+    done = SSL_do_handshake(ssl) == 1;
+    while ((got = BIO_read(net, buf, sizeof(buf))) > 0)
+      st_tls_feed(server, buf, (size_t)got);
+    st_tls_handshake(server, err, sizeof(err));
+    while ((n = st_tls_out(server, &data)) > 0) {
+      BIO_write(net, data, (int)n);
+      st_tls_out_consume(server, n);
+    }
+  }
+  ASSERT_INT_EQ(1, done);
+  peer = SSL_get1_peer_certificate(ssl);
+  ASSERT(peer != NULL);
+  ASSERT_INT_EQ(1, X509_check_host(peer, "b.example.test", 0, 0, NULL));
+  X509_free(peer);
+  SSL_free(ssl);
+  BIO_free(net);
+  SSL_CTX_free(raw_ctx);
+  st_tls_free(&server);
+  ERR_clear_error();
+}
+
+
 TEST(tls_invalid_hosts_rejected) {
   struct st_tls *tls = NULL;
   char err[ST_ERRLEN];
@@ -1035,6 +1085,7 @@ int main(void) {
   RUN(tls_handshake_sni_alpn);
   RUN(tls_no_sni_uses_connect_host);
   RUN(tls_connect_host_mismatch_fails);
+  RUN(tls_invalid_sni_uses_connect_host);
   RUN(tls_data_both_ways_and_close);
   RUN(tls_read_small_buffer_loops);
   RUN(tls_handshake_timing);
