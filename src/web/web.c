@@ -155,8 +155,11 @@ static void send_response(struct conn *c, struct st__response *resp,
   bufs[1].base = w->body ? w->body : "";
   if (head_only)
     bufs[1].len = 0;
-  if (close)
+  if (close) {
+    /* Nothing the client sends after this response is read. */
     c->close_after_write = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  }
 
   rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs,
                 bufs[1].len ? 2 : 1, on_write);
@@ -599,6 +602,17 @@ invalid:
 }
 
 
+static int is_loopback(const struct sockaddr_storage *addr) {
+  if (addr->ss_family == AF_INET6) {
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)addr)->sin6_addr;
+
+    return IN6_IS_ADDR_LOOPBACK(a);
+  }
+  return (ntohl(((const struct sockaddr_in *)addr)->sin_addr.s_addr) >>
+          24) == 127;
+}
+
+
 static void on_stop(uv_async_t *async) {
   struct st_web *web = async->data;
 
@@ -722,6 +736,10 @@ int st_web_start(struct st_web **out, const struct st_web_options *opts,
     goto fail;
   }
   web->thread_started = 1;
+  if (!is_loopback(&bound))
+    st_log_warn("web", "the dashboard listens on %s, which other machines "
+                "can reach, and has no authentication; Host headers must "
+                "still name %s", web->address, web->address);
   st_log_info("web", "dashboard listening on http://%s/ (%zu pages from %s)",
               web->address, st__app_page_count(web->app), pages_dir);
   *out = web;

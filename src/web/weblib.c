@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "script/dblib.h"
 #include "script/script.h"
 #include "util/alloc.h"
 #include "util/err.h"
@@ -24,6 +25,12 @@
 
 #define LOG_LINES_DEFAULT 100
 
+/* Milliseconds a page's query waits for a lock held by the pipeline or
+ * the store's writer before failing. */
+#define DB_BUSY_MS 2000
+
+/* SQLite virtual machine steps between two checks of the page's deadline. */
+#define DB_PROGRESS_STEPS 10000
 
 
 static struct st__weblib *context(lua_State *L) {
@@ -126,8 +133,9 @@ static int web_log_lines(lua_State *L) {
   copy.L = L;
   copy.max = (size_t)n;
   copy.count = 0;
-  /* The lines go into a userdata, which an error below cannot leak, because
-   * copy_line() runs under the log's lock and must not call Lua. */
+  /* copy_line() runs under the log's lock and must not call Lua, so it
+   * copies into a userdata. The garbage collector frees the userdata even
+   * when an error unwinds the stack. */
   copy.lines = lua_newuserdatauv(L, copy.max * ST_LOG_LINE_MAX, 0);
   st_log_recent(copy_line, &copy);
   kept = copy.count < copy.max ? copy.count : copy.max;
@@ -312,6 +320,97 @@ static int web_ca(lua_State *L) {
 }
 
 
+/* Stops a query once the page's time budget has run out: Lua's budget
+ * hook cannot interrupt a long call into SQLite. */
+static int check_deadline(void *ud) {
+  struct st__weblib *ctx = ud;
+
+  return ctx->deadline_ms != 0 && st_time_mono_ms() > ctx->deadline_ms;
+}
+
+
+/* Queries that build the table-valued functions pages are likely to use. */
+static const char *const warm_up[] = {
+  "SELECT 1 FROM json_each('[]')",
+  "SELECT 1 FROM json_tree('[]')",
+  "SELECT 1 FROM pragma_table_info('sqlite_master')",
+  "SELECT 1 FROM pragma_table_xinfo('sqlite_master')",
+  "SELECT 1 FROM pragma_index_list('sqlite_master')",
+  "SELECT 1 FROM pragma_foreign_key_list('sqlite_master')",
+  "SELECT 1 FROM pragma_table_list",
+};
+
+
+/* Opens path read-only with the read-only authorizer and the deadline
+ * check. Returns the connection, or NULL with a message pushed. */
+static sqlite3 *open_readonly(lua_State *L, struct st__weblib *ctx,
+                              const char *path, const char *what) {
+  sqlite3 *db = NULL;
+  int rc;
+
+  if (path[0] == '\0') {
+    lua_pushfstring(L, "the dashboard was started without a %s", what);
+    return NULL;
+  }
+  rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+  if (rc != SQLITE_OK) {
+    lua_pushfstring(L, "cannot open %s '%s' read-only: %s", what, path,
+                    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close_v2(db);
+    return NULL;
+  }
+  sqlite3_busy_timeout(db, DB_BUSY_MS);
+  /* SQLite checks the authorizer when it builds a connection's table-valued
+   * functions, on first use, with an UPDATE of sqlite_master that the
+   * read-only authorizer denies. Building the usual ones now, before the
+   * authorizer is set, keeps them usable (SQLite 3.40; they survive schema
+   * changes). A failure only means that this build lacks one. */
+  for (size_t i = 0; i < sizeof(warm_up) / sizeof(warm_up[0]); i++)
+    sqlite3_exec(db, warm_up[i], NULL, NULL, NULL);
+  sqlite3_set_authorizer(db, st__guard_authorizer, NULL);
+  sqlite3_progress_handler(db, DB_PROGRESS_STEPS, check_deadline, ctx);
+  return db;
+}
+
+
+/* web.db(name) -> handle | nil, err. name is "kb" or "probe"; the handle
+ * is the stratosphere.core.db handle of a read-only connection, opened on
+ * first use and kept. A file that does not exist yet gives nil and a
+ * message, and is tried again on the next call. */
+static int web_db(lua_State *L) {
+  static const char *const names[] = { "kb", "probe", NULL };
+  struct st__weblib *ctx = context(L);
+  int which = luaL_checkoption(L, 1, NULL, names);
+  sqlite3 **conn = which == 0 ? &ctx->kb : &ctx->probe;
+  int *ref = which == 0 ? &ctx->kb_ref : &ctx->probe_ref;
+  const char *path = which == 0 ? ctx->kb_path : ctx->probe_path;
+
+  if (*ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);
+    return 1;
+  }
+  *conn = open_readonly(L, ctx, path,
+                        which == 0 ? "knowledge base" : "flow store");
+  if (*conn == NULL) {
+    luaL_pushfail(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  st_dblib_push_borrowed(L, *conn, path, 1);
+  lua_pushvalue(L, -1);
+  *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  /* Pages get connections only from here, never db.open() on a path of
+   * their choosing: forget the module that registering the handle type
+   * loaded. */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushnil(L);
+  lua_setfield(L, -2, "stratosphere.core.db");
+  lua_pop(L, 1);
+  return 1;
+}
+
+
 /* web.clock_ms() -> milliseconds of a monotonic clock, for timing. */
 static int web_clock_ms(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)st_time_mono_ms());
@@ -320,6 +419,7 @@ static int web_clock_ms(lua_State *L) {
 
 
 static const luaL_Reg functions[] = {
+  { "db", web_db },
   { "clock_ms", web_clock_ms },
   { "pages", web_pages },
   { "array", web_array },

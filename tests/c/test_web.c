@@ -78,6 +78,31 @@ static void remove_dirs(void) {
 }
 
 
+/* A knowledge base with the tables of kb.db and one entity. */
+static void make_kb(void) {
+  char path[512];
+  sqlite3 *db;
+
+  snprintf(path, sizeof(path), "%s/kb.db", dir);
+  if (sqlite3_open(path, &db) != SQLITE_OK ||
+      sqlite3_exec(db,
+                   "CREATE TABLE entities (id VARCHAR NOT NULL, type VARCHAR "
+                   "NOT NULL, data VARCHAR, blob BLOB, ts DATETIME NOT NULL, "
+                   "PRIMARY KEY (id));"
+                   "CREATE TABLE relationships (id VARCHAR NOT NULL, type "
+                   "VARCHAR NOT NULL, src VARCHAR NOT NULL, dst VARCHAR NOT "
+                   "NULL, data VARCHAR, blob BLOB, ts DATETIME NOT NULL, "
+                   "PRIMARY KEY (id));"
+                   "INSERT INTO entities VALUES ('a', 'x.com/thing', "
+                   "'{\"name\":\"first\"}', NULL, '2024-01-01 00:00:00.0');",
+                   NULL, NULL, NULL) != SQLITE_OK) {
+    fprintf(stderr, "creating %s failed: %s\n", path, sqlite3_errmsg(db));
+    exit(1);
+  }
+  sqlite3_close(db);
+}
+
+
 static struct st_web *start(double budget) {
   struct st_web_options opts;
   struct st_web *web = NULL;
@@ -631,6 +656,112 @@ TEST(web_stop_closes_idle_connections) {
 }
 
 
+TEST(web_pages_read_databases_read_only) {
+  static char out[65536];
+  struct st_web *web;
+
+  make_dirs();
+  make_kb();
+  write_page("db.lua",
+             "local web = require 'stratosphere.web'\n"
+             "return { title = 'Db', data = function(req)\n"
+             "  local kb = web.db('kb')\n"
+             "  local rows = kb:sql('SELECT id, data FROM entities')\n"
+             "  local ok, err = pcall(kb.sql, kb,\n"
+             "    \"INSERT INTO entities VALUES ('b', 't', NULL, NULL, 'x')\")\n"
+             "  local _, reindex = pcall(kb.sql, kb, 'REINDEX')\n"
+             "  local probe, probe_err = web.try_db('probe')\n"
+             "  local loaded = package.loaded['stratosphere.core.db']\n"
+             "  return { id = rows[1].id, insert = tostring(err),\n"
+             "           reindex = tostring(reindex),\n"
+             "           probe = probe_err, db_module = loaded == nil }\n"
+             "end, render = function() return '' end }\n");
+  web = start(0);
+  ASSERT(web != NULL);
+
+  ASSERT_INT_EQ(200, get("/api/db", out, sizeof(out)));
+  ASSERT(strstr(body_of(out), "\"id\":\"a\"") != NULL);
+  ASSERT(strstr(body_of(out), "\"insert\":\"sql: not authorized") != NULL);
+  ASSERT(strstr(body_of(out), "\"reindex\":\"sql: not authorized") != NULL);
+  /* probe.db does not exist: the page gets a message, not a crash. */
+  ASSERT(strstr(body_of(out), "cannot open flow store") != NULL);
+  /* Pages cannot reach db.open() to open files of their choosing. */
+  ASSERT(strstr(body_of(out), "\"db_module\":true") != NULL);
+
+  st_web_stop(&web);
+  remove_dirs();
+}
+
+
+/* The SQL page of lua/webapps, over a knowledge base in the test folder:
+ * statements that write fail in SQLite's authorizer, and a query that
+ * never ends is interrupted by the page's time budget. */
+TEST(web_sql_page_rejects_writes) {
+  static const char *const writes[] = {
+    "INSERT+INTO+entities+VALUES+('b','t',NULL,NULL,'x')",
+    "DROP+TABLE+entities",
+    "ATTACH+DATABASE+'%2Ftmp%2Fst-test-web-attach.db'+AS+other",
+    "PRAGMA+writable_schema%3DON",
+    NULL,
+  };
+  static char out[65536];
+  struct st_web_options opts;
+  struct st_web *web = NULL;
+  char kb[512], target[1024], webapps[600], err[ST_ERRLEN];
+  const char *source = getenv("ST_SOURCE_DIR");
+  uint64_t started;
+  sqlite3 *db;
+  int count = -1;
+
+  make_dirs();
+  make_kb();
+  snprintf(kb, sizeof(kb), "%s/kb.db", dir);
+  snprintf(webapps, sizeof(webapps), "%s/lua/webapps",
+           source ? source : ST_SOURCE_DIR);
+  memset(&opts, 0, sizeof(opts));
+  opts.listen = "127.0.0.1:0";
+  opts.pages_dir = webapps;
+  opts.kb_path = kb;
+  opts.page_budget = 0.5;
+  ASSERT_INT_EQ(0, st_web_start(&web, &opts, err, sizeof(err)));
+  port = atoi(strrchr(st_web_address(web), ':') + 1);
+
+  ASSERT_INT_EQ(200, get("/api/sql?db=kb&sql=SELECT+id+FROM+entities", out,
+                         sizeof(out)));
+  ASSERT(strstr(body_of(out), "\"rows\":[[\"a\"]]") != NULL);
+
+  for (size_t i = 0; writes[i] != NULL; i++) {
+    snprintf(target, sizeof(target), "/api/sql?db=kb&sql=%s", writes[i]);
+    ASSERT_INT_EQ(200, get(target, out, sizeof(out)));
+    if (strstr(body_of(out), "\"error\":\"not authorized") == NULL)
+      FAIL_AT("%s was not rejected by the authorizer: %s", writes[i],
+              body_of(out));
+  }
+  ASSERT(access("/tmp/st-test-web-attach.db", F_OK) != 0);
+
+  started = st_time_mono_ms();
+  ASSERT_INT_EQ(200, get("/api/sql?db=kb&sql=WITH+RECURSIVE+c(x)+AS+"
+                         "(SELECT+1+UNION+ALL+SELECT+x%2B1+FROM+c)+"
+                         "SELECT+count(*)+FROM+c", out, sizeof(out)));
+  ASSERT(strstr(body_of(out), "interrupted") != NULL);
+  ASSERT(st_time_mono_ms() - started < 5000);
+  st_web_stop(&web);
+
+  ASSERT_INT_EQ(SQLITE_OK, sqlite3_open(kb, &db));
+  {
+    sqlite3_stmt *stmt = NULL;
+
+    sqlite3_prepare_v2(db, "SELECT count(*) FROM entities", -1, &stmt, NULL);
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+      count = sqlite3_column_int(stmt, 0);
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  ASSERT_INT_EQ(1, count);
+  remove_dirs();
+}
+
+
 /* A page reads the counters of a running pipeline through web.pipeline():
  * one extractor that declines every flow, after one cycle over one flow. */
 TEST(web_pipeline_counters_reach_pages) {
@@ -835,6 +966,8 @@ int main(void) {
   RUN(web_enforces_request_limits);
   RUN(web_keeps_alive_and_pipelines);
   RUN(web_stop_closes_idle_connections);
+  RUN(web_pages_read_databases_read_only);
+  RUN(web_sql_page_rejects_writes);
   RUN(web_pipeline_counters_reach_pages);
   RUN(web_authorizer_allows_only_reads);
   RUN(web_json_encodes_lua_values);
