@@ -115,6 +115,8 @@ function M.data(req)
     return data
   end
 
+  -- NOTE: rows map column names to values, so of two result columns with
+  -- the same name only the last one's values are shown.
   local columns = (getmetatable(rows) or {}).columns or {}
   data.columns = web.array({ table.unpack(columns) })
   data.rows = web.array()

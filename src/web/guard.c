@@ -24,6 +24,8 @@ static void add_host(struct st__hosts *hosts, const char *host, int port) {
 }
 
 
+/* NOTE: listening on 0.0.0.0 or :: accepts no machine address in Host, so
+ * other machines are rejected unless listen names the address they use. */
 void st__guard_hosts_init(struct st__hosts *hosts, const char *listen_host,
                           int port) {
   char bracketed[ST_WEB_HOST_LEN];

@@ -6,7 +6,8 @@
  * Every page is a Lua file that returns a table. A changed file is loaded
  * again on the next request, so a page is added or edited like an
  * extractor. Each page run has a time budget, and an error in one page
- * produces an error page for that request only.
+ * produces an error page for that request only. Requests are served one
+ * at a time, so a page that uses its whole budget delays the others.
  *
  * Requests whose Host header is not one of the dashboard's own addresses are
  * rejected (DNS rebinding), as is every request other than GET and HEAD that
