@@ -242,7 +242,7 @@ end
 
 -- Data fields that name an entity, in order of preference.
 local LABEL_FIELDS = { "full_name", "name", "title", "q", "text", "domain",
-                       "path", "url" }
+                       "public_identifier", "path", "url" }
 
 
 --- Returns a short human-readable label for an entity from its decoded
@@ -267,6 +267,10 @@ function M.label(entity_type, data, id)
     if type(ids) == "string" then
       local n = ids:match("%d+")
       if n then return "id" .. n end
+    end
+    local number = M.value(data.member_id) or M.value(data.company_id)
+    if type(number) == "string" or type(number) == "number" then
+      return (entity_type or "entity") .. " " .. tostring(number)
     end
   end
   if id then
@@ -299,6 +303,16 @@ function M.profile_url(entity_type, data)
     local n = type(ids) == "string" and ids:match("%d+")
     if n then
       return "https://vk.com/id" .. n
+    end
+  elseif entity_type == "linkedin.com/person" then
+    local public_id = M.value(data.public_identifier)
+    if type(public_id) == "string" and public_id:find("^[%w%%._-]+$") then
+      return "https://www.linkedin.com/in/" .. public_id .. "/"
+    end
+  elseif entity_type == "linkedin.com/company" then
+    local company_id = M.value(data.company_id)
+    if company_id and tostring(company_id):find("^%d+$") then
+      return "https://www.linkedin.com/company/" .. tostring(company_id) .. "/"
     end
   end
   return nil

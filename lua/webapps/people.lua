@@ -44,14 +44,14 @@ local VIEW = template.must([[
 </div>
 <h2>People</h2>
 <table class="list">
-<thead><tr><th>Name</th><th>Site</th><th>Profile</th><th>City</th><th>Country</th><th>Born</th><th class="num">Connections</th><th>Last seen</th></tr></thead>
+<thead><tr><th>Name</th><th>Site</th><th>Profile</th><th>Headline</th><th>Place</th><th>Born</th><th class="num">Connections</th><th>Last seen</th></tr></thead>
 <tbody>
 {% for _, p in ipairs(people) do %}<tr>
   <td><a href="/entity?id={{ urlencode(p.id) }}">{{ p.name }}</a></td>
   <td class="muted">{{ p.site }}</td>
   <td class="url">{% if p.profile then %}<a href="{{ p.profile }}" rel="noopener noreferrer" target="_blank">{{ shorten(p.profile, 40) }}</a>{% end %}</td>
-  <td>{{ p.city }}</td>
-  <td>{{ p.country }}</td>
+  <td>{{ shorten(p.headline, 60) }}</td>
+  <td>{{ p.city }}{% if p.city and p.country then %}, {% end %}{{ p.country }}</td>
   <td class="nowrap">{{ p.bdate }}</td>
   <td class="num">{{ count(p.connections) }}</td>
   <td class="nowrap">{{ p.ts }}</td>
@@ -177,6 +177,7 @@ function M.data(req)
       kind = SITES[row.type],
       name = web.label(row.type, data, row.id),
       profile = web.profile_url(row.type, data),
+      headline = string_field(data, "headline"),
       city = string_field(data, "city"),
       country = string_field(data, "country"),
       bdate = string_field(data, "bdate"),

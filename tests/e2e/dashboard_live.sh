@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole path a researcher takes. `stratosphere run` starts the proxy,
 # the pipeline and the dashboard. Headless Chromium searches Google through
-# the proxy, and curl loads a vk.com friend list through it. The extractors
-# turn those flows into a knowledge base, and the dashboard then shows the
-# search, its results, the people and their graph. The browsed page carries
-# the banner that links to the dashboard.
+# the proxy, and curl loads a vk.com friend list through it. The project's
+# extractors (extractors/) turn those flows into a knowledge base, and the
+# dashboard then shows the search, its results, the people and their
+# graph. The browsed page carries the banner that links to the dashboard.
 #
 # www.google.com and vk.com are a local origin that replays the responses
 # recorded in the sample captures, reached through a private /etc/hosts.
@@ -140,53 +140,12 @@ python3 "$tmp/replay.py" "$tmp/origin.pem" "$tmp/origin.key" \
   > "$tmp/origin.log" 2>&1 &
 origin_pid=$!
 
-# The extractors: the Google fixture, and a vk.com friend list extractor
-# written for this test.
-mkdir -p "$tmp/extractors"
-cp "$src/tests/fixtures/extractors/google_search.lua" "$tmp/extractors/"
-cat > "$tmp/extractors/vk_friends.lua" <<'LUA'
--- Reads vk.com friend lists (POST al_friends.php, JSON in windows-1251)
--- and writes the list owner and each friend as vk.com/person, with a
--- vk.com/friend relationship from the owner to each friend.
-local json = require "stratosphere.json"
-local text = require "stratosphere.text"
-
-local M = {
-  match = { method = "POST", url_prefix = "https://vk.com/al_friends.php",
-            content_type = "json" },
-}
-
-function M.extract(flow, kb)
-  local owner = flow.request.body:match("[?&]?id=(%d+)")
-  local body = text.decode(flow.response.body, flow.response.content_type)
-  local data = body and json.decode(body)
-  local list = data and data.payload and data.payload[2] and
-               data.payload[2][1] and data.payload[2][1].all
-  if not owner or type(list) ~= "table" then
-    return nil, "no friend list"
-  end
-  local owner_id = kb.upsert{ type = "vk.com/person", key = owner,
-    data = { user_ids = '["' .. owner .. '"]' } }
-  for _, friend in ipairs(list) do
-    local id = tostring(math.tointeger(friend[1]) or friend[1])
-    local friend_id = kb.upsert{ type = "vk.com/person", key = id,
-      data = { user_ids = '["' .. id .. '"]', url_picture = friend[2],
-               path = friend[3], full_name = friend[6] } }
-    kb.upsert{ type = "vk.com/friend", src = owner_id, dst = friend_id,
-               data = {} }
-  end
-  return true
-end
-
-return M
-LUA
-
 dashboard_port=$(free_port)
 cat > "$tmp/config.lua" <<LUA
 return {
   data_dir = "$tmp/data",
   dashboard = { listen = "127.0.0.1:$dashboard_port" },
-  pipeline = { extractors = "$tmp/extractors", interval = 1 },
+  pipeline = { extractors = "$src/extractors", interval = 1 },
 }
 LUA
 wait_for() {  # wait_for SECONDS COMMAND...

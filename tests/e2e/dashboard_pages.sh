@@ -72,6 +72,31 @@ browse "/people?q=riley+daler" people-filtered
 expect_in people-filtered "1 person matches the filter"
 expect_in people-filtered "2 nodes, 1 links"
 
+# LinkedIn people and their companies, added while the dashboard runs.
+sqlite3 "$tmp/kb.db" "
+  INSERT INTO entities VALUES
+    ('l1', 'linkedin.com/person', '{\"member_id\":\"11\",
+      \"public_identifier\":\"ada-example\",\"full_name\":\"Ada Example\",
+      \"headline\":\"Researcher at Example Labs\"}', NULL,
+      '2024-05-01 10:00:00.000000'),
+    ('l2', 'linkedin.com/person', '{\"member_id\":\"12\"}', NULL,
+      '2024-05-01 10:00:00.000000'),
+    ('c1', 'linkedin.com/company', '{\"company_id\":\"77\",
+      \"full_name\":\"Example Labs\"}', NULL, '2024-05-01 10:00:00.000000');
+  INSERT INTO relationships VALUES
+    ('r1', 'linkedin.com/company', 'l1', 'c1', '{}', NULL,
+     '2024-05-01 10:00:00.000000'),
+    ('r2', 'linkedin.com/company', 'l2', 'c1', '{}', NULL,
+     '2024-05-01 10:00:00.000000');"
+browse "/people?site=linkedin.com" people-linkedin
+expect_in people-linkedin "2 people match the filter"
+expect_in people-linkedin "3 nodes, 2 links"
+expect_in people-linkedin "Researcher at Example Labs"
+expect_in people-linkedin 'href="https://www.linkedin.com/in/ada-example/"'
+expect_in people-linkedin "linkedin.com/person 12"
+sqlite3 "$tmp/kb.db" "DELETE FROM entities WHERE id IN ('l1', 'l2', 'c1');
+  DELETE FROM relationships WHERE id IN ('r1', 'r2');"
+
 browse "/entity?id=$owner" entity
 expect_in entity "Relationships from this entity <span class=\"muted\">249</span>"
 expect_in entity "user_ids"

@@ -136,7 +136,7 @@
     });
     const width = box.clientWidth, height = box.clientHeight;
     const scale = Math.min((width - 80) / Math.max(1, maxX - minX),
-                           (height - 60) / Math.max(1, maxY - minY), 2.5);
+                           (height - 60) / Math.max(1, maxY - minY), 1.5);
     view.scale = scale;
     view.x = width / 2 - scale * (minX + maxX) / 2;
     view.y = height / 2 - scale * (minY + maxY) / 2;
@@ -164,7 +164,9 @@
     context.stroke();
 
     nodes.forEach(function (n) {
-      context.globalAlpha = n.match ? 1 : 0.45;
+      // People outside the filter are context and drawn faded; companies
+      // are never filtered, so they stay solid.
+      context.globalAlpha = n.match || n.kind === "company" ? 1 : 0.45;
       context.fillStyle = COLORS[n.kind] || COLORS.other;
       context.beginPath();
       context.arc(n.x, n.y, radius(n), 0, 2 * Math.PI);
@@ -172,12 +174,17 @@
     });
     context.globalAlpha = 1;
 
+    // Labels get a white outline so that they stay readable over edges.
     context.fillStyle = "#1d2430";
+    context.strokeStyle = "rgba(255, 255, 255, 0.9)";
+    context.lineWidth = 3 / view.scale;
+    context.lineJoin = "round";
     context.font = (12 / view.scale) + "px system-ui, sans-serif";
     nodes.forEach(function (n) {
       if (n === hovered || nodes.length <= LABELS_MAX || n.degree >= 3) {
-        context.fillText(n.label, n.x + radius(n) + 3 / view.scale,
-                         n.y + 4 / view.scale);
+        const x = n.x + radius(n) + 3 / view.scale, y = n.y + 4 / view.scale;
+        context.strokeText(n.label, x, y);
+        context.fillText(n.label, x, y);
       }
     });
     context.restore();
