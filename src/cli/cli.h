@@ -64,5 +64,11 @@ extern const struct st_cli_command st_cli_cmd_proxy;
 extern const struct st_cli_command st_cli_cmd_extract;
 extern const struct st_cli_command st_cli_cmd_lua;
 extern const struct st_cli_command st_cli_cmd_ca;
+extern const struct st_cli_command st_cli_cmd_repl;
+extern const struct st_cli_command st_cli_cmd_inspect;
+extern const struct st_cli_command st_cli_cmd_capture;
+extern const struct st_cli_command st_cli_cmd_sample;
+extern const struct st_cli_command st_cli_cmd_browser;
+extern const struct st_cli_command st_cli_cmd_dashboard;
 
 #endif

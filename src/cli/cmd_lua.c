@@ -6,10 +6,17 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "cli/internal.h"
 #include "script/script.h"
 #include "util/err.h"
 
-static const struct st_cli_option options[] = { { NULL, 0, NULL, NULL } };
+static const struct st_cli_option options[] = {
+  { "probe", 'p', "FILE", "flows file for the global probe (default: "
+                          "probe.db in the data folder)" },
+  { "kb", 'k', "FILE", "knowledge base for the global kb (default: kb.db "
+                       "in the data folder)" },
+  { NULL, 0, NULL, NULL },
+};
 
 
 /* Sets the global `arg` as the standalone interpreter does: the script at
@@ -24,26 +31,23 @@ static void push_arg_table(lua_State *L, const struct st_cli_args *args) {
 }
 
 
+/* Runs the script in the REPL's environment: the globals probe, kb,
+ * overview(), analyze(), show(), search(), try() and run() are set. */
 static int cmd_lua(struct st_cli_args *args) {
-  struct st_script_options opts = { 0, 0, "lua" };
   struct st_config cfg;
-  char err[ST_ERRLEN];
   const char *script;
-  lua_State *L;
+  lua_State *L = NULL;
   int rc;
 
   if (args->positional_count == 0)
     return st_cli_usage_error(args, "missing SCRIPT.lua");
   rc = st_cli_load_config(args, &cfg);
+  if (rc == ST_EXIT_OK)
+    rc = st__cmd_repl_open_env(&cfg, st_cli_get(args, "probe"),
+                               st_cli_get(args, "kb"), "lua", &L);
   st_config_cleanup(&cfg);
   if (rc != ST_EXIT_OK)
     return rc;
-
-  L = st_script_new(&opts, err, sizeof(err));
-  if (L == NULL) {
-    fprintf(stderr, "stratosphere lua: %s\n", err);
-    return ST_EXIT_FAIL;
-  }
   push_arg_table(L, args);
 
   script = args->positional[0];
@@ -67,7 +71,7 @@ static int cmd_lua(struct st_cli_args *args) {
 
 
 const struct st_cli_command st_cli_cmd_lua = {
-  "lua", "SCRIPT.lua [ARGS...]",
-  "run a Lua script with the project's modules (\"-\" reads stdin)",
+  "lua", "[--probe FILE] [--kb FILE] SCRIPT.lua [ARGS...]",
+  "run a Lua script with the REPL's globals (\"-\" reads stdin)",
   options, cmd_lua,
 };

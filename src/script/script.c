@@ -13,6 +13,8 @@
 #include <lua-cjson.h>
 #include <lualib.h>
 
+#include "script/dblib.h"
+#include "script/extractlib.h"
 #include "script/flowlib.h"
 #include "script/htmllib.h"
 #include "script/kblib.h"
@@ -34,6 +36,14 @@ static const luaL_Reg core_modules[] = {
   { "stratosphere.core.flow", luaopen_stratosphere_core_flow },
   { "stratosphere.core.html", luaopen_stratosphere_core_html },
   { "stratosphere.core.text", luaopen_stratosphere_core_text },
+  { NULL, NULL },
+};
+
+/* C modules that only full states (the REPL, `stratosphere lua`) find,
+ * because they reach files beyond what an extractor is given. */
+static const luaL_Reg full_modules[] = {
+  { "stratosphere.core.db", luaopen_stratosphere_core_db },
+  { "stratosphere.core.extract", luaopen_stratosphere_core_extract },
   { NULL, NULL },
 };
 
@@ -354,9 +364,13 @@ static void set_package_path(lua_State *L) {
 }
 
 
-static void add_preloads(lua_State *L) {
+static void add_preloads(lua_State *L, int sandbox) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (const luaL_Reg *m = core_modules; m->name != NULL; m++) {
+    lua_pushcfunction(L, m->func);
+    lua_setfield(L, -2, m->name);
+  }
+  for (const luaL_Reg *m = full_modules; !sandbox && m->name != NULL; m++) {
     lua_pushcfunction(L, m->func);
     lua_setfield(L, -2, m->name);
   }
@@ -374,7 +388,7 @@ static int setup_state(lua_State *L) {
   else
     luaL_openlibs(L);
   set_package_path(L);
-  add_preloads(L);
+  add_preloads(L, sandbox);
   luaL_newlib(L, log_functions);
   lua_setglobal(L, "log");
   if (sandbox)
