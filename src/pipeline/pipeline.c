@@ -994,8 +994,49 @@ int st_pipeline_cycle(struct st_pipeline *p, char *err, size_t errlen) {
 
 /* ---- the thread ------------------------------------------------------- */
 
+/* A cycle that keeps failing, as on a full disk, is logged the first time
+ * and then summarized at most once a minute, as the writer does. */
+#define FAILURE_REPORT_MS (60 * 1000)
+
+struct failure_log {
+  uint64_t failed;    /* cycles failed in a row */
+  uint64_t unlogged;  /* of those, not in a log line yet */
+  uint64_t last_ms;   /* st_time_mono_ms() of the last line */
+};
+
+
+static void note_cycle(struct st_pipeline *p, struct failure_log *f, int rc,
+                       const char *err) {
+  uint64_t now = st_time_mono_ms();
+
+  if (rc == 0) {
+    if (f->failed > 0)
+      st_log_info(LOG, "cycles succeed again after %llu failed",
+                  (unsigned long long)f->failed);
+    memset(f, 0, sizeof(*f));
+    return;
+  }
+  f->failed++;
+  if (f->failed == 1) {
+    st_log_error(LOG, "cycle failed: %s; retrying every %.1f s, further "
+                 "failures are summarized every %d s", err, p->opts.interval,
+                 FAILURE_REPORT_MS / 1000);
+    f->last_ms = now;
+    return;
+  }
+  f->unlogged++;
+  if (now - f->last_ms >= FAILURE_REPORT_MS) {
+    st_log_error(LOG, "%llu more cycles failed since the last report: %s",
+                 (unsigned long long)f->unlogged, err);
+    f->unlogged = 0;
+    f->last_ms = now;
+  }
+}
+
+
 static void *thread_main(void *arg) {
   struct st_pipeline *p = arg;
+  struct failure_log failures = { 0, 0, 0 };
 
   st_log_info(LOG, "started: every %.1f s, extractors from %s, kb %s",
               p->opts.interval,
@@ -1005,9 +1046,7 @@ static void *thread_main(void *arg) {
     struct timespec deadline;
     uint64_t wait_ms = (uint64_t)(p->opts.interval * 1000.0);
 
-    if (st_pipeline_cycle(p, err, sizeof(err)) != 0)
-      st_log_error(LOG, "cycle failed: %s; retrying in %.1f s", err,
-                   p->opts.interval);
+    note_cycle(p, &failures, st_pipeline_cycle(p, err, sizeof(err)), err);
 
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += (time_t)(wait_ms / 1000);
