@@ -48,6 +48,8 @@ struct extractor {
   int rerun;                       /* run over flows <= cursor next cycle */
   char sig_text[48];               /* "size:mtime_ns" of the running code */
   uint64_t cycle_errors;           /* errors in the current cycle */
+  int costly_failures;             /* budget or memory failures in a row */
+  int suspended;                   /* skipped until its file changes */
   struct st_pipeline_extractor_stats stats;  /* under p->lock */
 };
 
@@ -336,6 +338,9 @@ static void load_extractor(struct st_pipeline *p, struct extractor *x,
   st__extractor_code_cleanup(p->L, &x->code);
   x->code = code;
   x->loaded = 1;
+  x->costly_failures = 0;
+  x->suspended = 0;
+  x->stats.suspended = 0;
   snprintf(x->sig_text, sizeof(x->sig_text), "%" PRId64 ":%" PRId64,
            sig->size, sig->mtime_ns);
   copy_text(x->stats.name, sizeof(x->stats.name), code.name);
@@ -430,6 +435,30 @@ static void record_error(struct st_pipeline *p, struct extractor *x,
 }
 
 
+/* Counts a run that ended by exceeding the time budget or the memory cap,
+ * or resets the count after any other outcome. Such runs cost the whole
+ * budget or an allocation of the whole cap each, so an extractor that
+ * fails this way on every flow would hold back every other extractor;
+ * after ST_PIPELINE_SUSPEND_AFTER of them in a row it is suspended until
+ * its file changes. */
+static void note_cost(struct st_pipeline *p, struct extractor *x,
+                      int costly) {
+  if (!costly) {
+    x->costly_failures = 0;
+    return;
+  }
+  if (++x->costly_failures < ST_PIPELINE_SUSPEND_AFTER)
+    return;
+  x->suspended = 1;
+  pthread_mutex_lock(&p->lock);
+  x->stats.suspended = 1;
+  pthread_mutex_unlock(&p->lock);
+  st_log_warn(LOG, "extractor=%s file=%s: exceeded its time budget or "
+              "memory cap on %d flows in a row; suspended until the file "
+              "changes", x->code.name, x->path, ST_PIPELINE_SUSPEND_AFTER);
+}
+
+
 /* Calls x's extract(flow copy, kb) inside a savepoint. The flow table is
  * at index flow_idx. Returns 0, or a negative code when kb.db failed. */
 static int run_extractor(struct scan *s, struct extractor *x,
@@ -481,8 +510,11 @@ static int run_extractor(struct scan *s, struct extractor *x,
     lua_settop(L, top);
     if (status == LUA_ERRMEM)
       lua_gc(L, LUA_GCCOLLECT);
+    note_cost(p, x, status == LUA_ERRMEM ||
+                    (p->opts.budget > 0 && st_script_budget_expired(L)));
     return 0;
   }
+  note_cost(p, x, 0);
 
   /* `return nil, "reason"` declines the flow; any other return, or none,
    * is success. Writes made before declining are kept. */
@@ -521,7 +553,7 @@ static int on_flow(void *ud, const struct st_flow *flow) {
     struct extractor *x = &p->extractors[i];
     int rc;
 
-    if (!x->loaded || (!is_new && !x->rerun) ||
+    if (!x->loaded || x->suspended || (!is_new && !x->rerun) ||
         !st__match_flow(&x->code.match, flow))
       continue;
 

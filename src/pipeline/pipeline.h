@@ -15,8 +15,11 @@
  * Each cycle is one kb.db transaction, with a savepoint per flow and
  * extractor. An extractor that raises an error, exceeds its time budget
  * or runs out of memory costs only that flow: its writes for the flow are
- * rolled back, and the error is counted and logged. A file that fails to
- * load is reported and its previous version, if any, keeps running. */
+ * rolled back, and the error is counted and logged. One that exceeds its
+ * budget or the memory cap on ST_PIPELINE_SUSPEND_AFTER flows in a row is
+ * suspended until its file changes, so that it cannot hold back the
+ * others. A file that fails to load is reported and its previous version,
+ * if any, keeps running. */
 #ifndef ST_PIPELINE_H
 #define ST_PIPELINE_H
 
@@ -32,6 +35,10 @@
  * flow. */
 #define ST_PIPELINE_META_CURSOR "pipeline.cursor"
 #define ST_PIPELINE_META_PROBE "pipeline.probe_identity"
+
+/* Runs in a row that exceed the time budget or the memory cap after which
+ * an extractor is suspended until its file changes. */
+#define ST_PIPELINE_SUSPEND_AFTER 5
 
 struct st_pipeline;
 
@@ -70,6 +77,9 @@ struct st_pipeline_extractor_stats {
   uint64_t errors;         /* runs that raised, timed out or ran out of
                             * memory (their writes were rolled back) */
   uint64_t declined;       /* runs that returned nil, "reason" */
+  int suspended;           /* skipped after ST_PIPELINE_SUSPEND_AFTER runs
+                            * in a row over budget or memory, until its
+                            * file changes */
   char last_error[ST_ERRLEN];
   int64_t last_run_us;     /* wall clock of its last run, 0 if none */
 };
