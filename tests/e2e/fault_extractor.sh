@@ -91,10 +91,9 @@ fields() {
 }
 
 # measure NAME: requests through the service for SECONDS_PER_TURN, 4 at a
-# time;
-# prints the mean latency in microseconds, 4 / (requests per second). hey
-# prints latencies with a resolution of 100 us, too coarse here, but its
-# rate with 4 decimals.
+# time; prints the mean latency in microseconds, 4 / (requests per
+# second). hey prints latencies with a resolution of 100 us, too coarse
+# here, but its rate with 4 decimals.
 measure() {
   local proxy
   eval "proxy=\$PROXY_$1"
