@@ -1,6 +1,6 @@
 # Many connections at once: 1000 keep-alive clients, 200 clients that send
 # their request head one byte a second, and more connections than the
-# proxy has file descriptors. The proxy must answer every keep-alive
+# proxy has file descriptors. The proxy must respond to every keep-alive
 # request, close each slow client at the header timeout while fast clients
 # keep their latency, survive running out of descriptors, and end with as
 # many descriptors as it started with. Peak RSS is printed for each part.
