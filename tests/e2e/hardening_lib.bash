@@ -51,7 +51,9 @@ free_port() {
 
 
 # start_nginx: nginx as the current user, serving $TMP/nginx/html on
-# 127.0.0.1:$NGINX_PORT (keep-alive on, access log off).
+# 127.0.0.1:$NGINX_PORT (keep-alive on, access log off). NGINX_HTTP_EXTRA
+# and NGINX_SERVER_EXTRA, when set, are added to the http and server
+# blocks.
 start_nginx() {
   local user_line="" i=0
   NGINX_PORT=$(free_port)
@@ -73,9 +75,11 @@ http {
   scgi_temp_path $TMP/nginx/scgi;
   types { text/html html; text/plain txt; }
   keepalive_requests 100000;
+  ${NGINX_HTTP_EXTRA:-}
   server {
     listen 127.0.0.1:$NGINX_PORT;
     root $TMP/nginx/html;
+    ${NGINX_SERVER_EXTRA:-}
   }
 }
 CONF
