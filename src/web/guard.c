@@ -70,6 +70,35 @@ static int origin_allowed(const struct st__hosts *hosts, const char *origin) {
 }
 
 
+/* Returns 1 for a request that a page of another site made the browser
+ * send without the user opening the dashboard: an image, a script, a
+ * fetch() or a frame. Browsers name the requesting site and the request's
+ * purpose in Sec-Fetch-Site, Sec-Fetch-Mode and Sec-Fetch-Dest, and a page
+ * cannot change them. Such a request could still run a costly query of
+ * the SQL page, even though its response stays unreadable to that page.
+ * Following a link, such as the banner's, is a top-level navigation and
+ * passes; so do clients that send no Sec-Fetch-Site. */
+static int cross_site_subrequest(const struct st__request *req) {
+  const char *site = st__request_header(req, "sec-fetch-site", NULL);
+  const char *mode = st__request_header(req, "sec-fetch-mode", NULL);
+  const char *dest = st__request_header(req, "sec-fetch-dest", NULL);
+
+  if (site == NULL || strcasecmp(site, "same-origin") == 0 ||
+      strcasecmp(site, "none") == 0)
+    return 0;
+  return !(mode != NULL && strcasecmp(mode, "navigate") == 0 &&
+           dest != NULL && strcasecmp(dest, "document") == 0);
+}
+
+
+static int reject_cross_site(struct st__response *resp) {
+  st__response_error(resp, 403, "Forbidden",
+                     "A page of another site asked for this one; open the "
+                     "dashboard directly or follow a link to it instead.");
+  return -1;
+}
+
+
 int st__guard_request(const struct st__hosts *hosts,
                       const struct st__request *req,
                       struct st__response *resp) {
@@ -91,7 +120,7 @@ int st__guard_request(const struct st__hosts *hosts,
   }
 
   if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
-    return 0;
+    return cross_site_subrequest(req) ? reject_cross_site(resp) : 0;
   if (strcmp(req->method, "POST") != 0) {
     st__response_error(resp, 405, "Method not allowed",
                        "The dashboard accepts GET, HEAD and POST, not %s.",
@@ -157,9 +186,13 @@ int st__guard_authorizer(void *ud, int action, const char *arg1,
                          const char *arg2, const char *db_name,
                          const char *trigger) {
   switch (action) {
+  case SQLITE_FUNCTION:
+    /* fts3_tokenizer(name) returns a pointer into the process, which
+     * would tell an attacker where the code is loaded. */
+    return arg2 != NULL && strcasecmp(arg2, "fts3_tokenizer") == 0
+               ? SQLITE_DENY : SQLITE_OK;
   case SQLITE_SELECT:
   case SQLITE_READ:
-  case SQLITE_FUNCTION:
   case SQLITE_RECURSIVE:
     return SQLITE_OK;
   case SQLITE_PRAGMA:
