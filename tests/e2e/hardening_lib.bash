@@ -176,6 +176,14 @@ peak_rss_kb() {
 }
 
 
+# asan_build: true when $BIN was built with AddressSanitizer, whose
+# quarantine keeps freed memory, so that RSS says nothing about leaks;
+# LeakSanitizer checks those at exit instead.
+asan_build() {
+  ldd "$BIN" 2>/dev/null | grep -q libasan
+}
+
+
 # check_le NAME LIMIT VALUE: VALUE <= LIMIT, both integers.
 check_le() {
   CHECKS=$((CHECKS + 1))

@@ -22,8 +22,6 @@ enter_netns "$@"
 
 REQUESTS=${ST_SOAK_REQUESTS:-20000}
 GROWTH_MAX_KB=${ST_SOAK_GROWTH_MAX_KB:-6144}
-ASAN=0
-ldd "$BIN" 2>/dev/null | grep -q libasan && ASAN=1
 
 # nginx with HTTP, HTTPS (a throwaway certificate) and gzip for HTML.
 make_cert nginx nginx.test "DNS:nginx.test,IP:127.0.0.1"
@@ -142,7 +140,7 @@ echo "RSS: $RSS_WARM KiB after warm-up, $RSS_HALF KiB at half, $RSS_END KiB" \
 check_ge "soak: flows were recorded" $((ROUNDS * ROUND / 4)) "$FLOWS"
 check_eq "soak: still serving" 200 \
   "$(curl -s -o /dev/null -m 5 -w '%{http_code}' -x "$P" "$N/data.txt")"
-if [ "$ASAN" = 1 ] || [ "${ST_SOAK_VALGRIND:-0}" = 1 ]; then
+if asan_build || [ "${ST_SOAK_VALGRIND:-0}" = 1 ]; then
   echo "RSS growth not checked under a sanitizer or valgrind"
 else
   check_le "soak: RSS growth over the second half under $GROWTH_MAX_KB KiB" \
