@@ -57,9 +57,10 @@ struct st_config {
 
 /* Fills cfg with the built-in defaults (the same values stratosphere.lua
  * documents), then overrides them from the file at path. Returns 0, or
- * ST_EINVAL / ST_EIO with one line in err naming the file, the line when
- * Lua gives one, the key and the expected type. cfg must be released with
- * st_config_cleanup() in both cases. */
+ * ST_EINVAL / ST_EIO with one line in err naming the file, the line, the
+ * key, the expected type and the value given. The line of a key comes
+ * from finding "name =" in the file's text, so a key set by code has
+ * none. cfg must be released with st_config_cleanup() in both cases. */
 int st_config_load(struct st_config *cfg, const char *path, char *err,
                    size_t errlen);
 

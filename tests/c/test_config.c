@@ -110,7 +110,7 @@ TEST(config_wrong_type_named) {
   ASSERT_INT_EQ(ST_EINVAL, load_text("return { store = { retention = "
                                      "'ten' } }", &cfg, err, sizeof(err)));
   ASSERT(strstr(err, "key 'store.retention' must be a non-negative "
-                     "number, got string ten") != NULL);
+                     "number, got string \"ten\"") != NULL);
   st_config_cleanup(&cfg);
 
   ASSERT_INT_EQ(ST_EINVAL, load_text("return { proxy = { max_body = 1.5 } }",
@@ -128,12 +128,72 @@ TEST(config_wrong_type_named) {
 
   ASSERT_INT_EQ(ST_EINVAL, load_text("return { proxy = 5 }", &cfg, err,
                                      sizeof(err)));
-  ASSERT(strstr(err, "key 'proxy' must be a table, got number") != NULL);
+  ASSERT(strstr(err, "key 'proxy' must be a table, got 5") != NULL);
   st_config_cleanup(&cfg);
 
   ASSERT_INT_EQ(ST_EINVAL, load_text("return { log_level = 'loud' }", &cfg,
                                      err, sizeof(err)));
   ASSERT(strstr(err, "'log_level' must be a string: \"error\"") != NULL);
+  st_config_cleanup(&cfg);
+}
+
+
+TEST(config_bad_value_shown) {
+  struct st_config cfg;
+  char err[ST_ERRLEN];
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return { pipeline = { interval = -5 } }",
+                                     &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "key 'pipeline.interval' must be a non-negative "
+                     "number, got -5") != NULL);
+  st_config_cleanup(&cfg);
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return { capture = { banner = 1 } }",
+                                     &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "'capture.banner' must be a boolean, got 1") != NULL);
+  st_config_cleanup(&cfg);
+}
+
+
+/* Keys found in the text get their line. Comments, strings and another
+ * section that mention the key's name first must not count. */
+TEST(config_key_errors_have_line) {
+  struct st_config cfg;
+  char err[ST_ERRLEN];
+  const char *text =
+      "-- interval = 1 in a comment\n"
+      "return {\n"
+      "  data_dir = 'interval = 2',\n"
+      "  pipeline = {\n"
+      "    --[[ interval = 4\n"
+      "    ]]\n"
+      "    interval = -5,\n"
+      "  },\n"
+      "}\n";
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text(text, &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "config.lua:7: key 'pipeline.interval'") != NULL);
+  st_config_cleanup(&cfg);
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return {\n  proxy = {\n"
+                                     "    listen = '127.0.0.1:1',\n"
+                                     "  },\n  dashboard = {\n"
+                                     "    listen = 5,\n  },\n}\n",
+                                     &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "config.lua:6: key 'dashboard.listen'") != NULL);
+  st_config_cleanup(&cfg);
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return {\n  proxy = {\n"
+                                     "    listen = '127.0.0.1:1',\n"
+                                     "    lisen = 'x',\n  },\n}\n",
+                                     &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "config.lua:4: unknown key 'proxy.lisen'") != NULL);
+  st_config_cleanup(&cfg);
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return {\n  log_level = 'info',\n"
+                                     "  store = {\n    retention = 'ten',\n"
+                                     "  },\n}\n", &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "config.lua:4: key 'store.retention'") != NULL);
   st_config_cleanup(&cfg);
 }
 
@@ -181,6 +241,8 @@ int main(void) {
   RUN(config_values_override_defaults);
   RUN(config_unknown_key_named);
   RUN(config_wrong_type_named);
+  RUN(config_bad_value_shown);
+  RUN(config_key_errors_have_line);
   RUN(config_syntax_error_has_line);
   RUN(config_not_a_table_rejected);
   RUN(config_missing_file_named);

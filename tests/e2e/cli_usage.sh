@@ -41,15 +41,18 @@ for c in $commands; do
 done
 expect 2 "option '--config' needs a FILE value" "$bin" extract --config
 
-# Configuration errors name the file, the key and the type, and leave the
-# data directory untouched.
+# Configuration errors name the file, the line, the key, the type and the
+# value, and leave the data directory untouched.
 cd "$tmp" || exit 1
 echo 'print("ran")' > script.lua
 printf 'return { data_dir = "data", store = { retention = "long" } }\n' > bad.lua
-expect 2 "bad.lua: key 'store.retention' must be a non-negative number" \
+expect 2 "bad.lua:1: key 'store.retention' must be a non-negative number, got string \"long\"" \
   "$bin" lua --config bad.lua script.lua
-printf 'return { data_dir = "data", proxy = { lisen = "x" } }\n' > bad.lua
-expect 2 "unknown key 'proxy.lisen'" "$bin" lua --config bad.lua script.lua
+printf 'return {\n  data_dir = "data",\n  pipeline = { interval = -5 },\n}\n' > bad.lua
+expect 2 "bad.lua:3: key 'pipeline.interval' must be a non-negative number, got -5" \
+  "$bin" lua --config bad.lua script.lua
+printf 'return {\n  data_dir = "data",\n  proxy = { lisen = "x" },\n}\n' > bad.lua
+expect 2 "bad.lua:3: unknown key 'proxy.lisen'" "$bin" lua --config bad.lua script.lua
 printf 'return {\n data_dir = "data"\n pipeline = {}\n}\n' > bad.lua
 expect 2 "bad.lua:3:" "$bin" lua --config bad.lua script.lua
 expect 2 "cannot open missing.lua" "$bin" lua --config missing.lua script.lua
