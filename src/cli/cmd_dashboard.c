@@ -71,8 +71,14 @@ static int cmd_dashboard(struct st_cli_args *args) {
 
   memset(&opts, 0, sizeof(opts));
   opts.listen = st_cli_get(args, "listen");
-  if (opts.listen == NULL)
-    opts.listen = cfg.dashboard_listen;
+  if (opts.listen != NULL &&
+      st_config_set_listen(&cfg, "dashboard", opts.listen, err,
+                           sizeof(err)) != 0) {
+    fprintf(stderr, "stratosphere dashboard: %s\n", err);
+    st_config_cleanup(&cfg);
+    return ST_EXIT_USAGE;
+  }
+  opts.listen = cfg.dashboard_listen;
   opts.pages_dir = st_cli_get(args, "pages");
   opts.kb_path = st_cli_get(args, "kb");
   if (opts.kb_path == NULL)

@@ -3,7 +3,10 @@
  * headless machines). Both take the same options. */
 #include "cli/cli.h"
 
+#include <stdio.h>
+
 #include "proxy/service.h"
+#include "util/err.h"
 
 static const struct st_cli_option options[] = {
   { "listen", 'l', "ADDR:PORT",
@@ -24,18 +27,27 @@ static const struct st_cli_option options[] = {
 static int run_service(struct st_cli_args *args, int dashboard) {
   struct st_service_options opts;
   struct st_config cfg;
+  const char *listen = st_cli_get(args, "listen");
+  char err[ST_ERRLEN];
   int rc;
 
   rc = st_cli_load_config(args, &cfg);
   if (rc == ST_EXIT_OK && args->positional_count > 0)
     rc = st_cli_usage_error(args, "unexpected argument '%s'",
                             args->positional[0]);
+  /* Checked here, like proxy.listen, so that a bad address stops the
+   * program before the CA and the databases are created. */
+  if (rc == ST_EXIT_OK && listen != NULL &&
+      st_config_set_listen(&cfg, "proxy", listen, err, sizeof(err)) != 0) {
+    fprintf(stderr, "stratosphere %s: %s\n", args->command, err);
+    rc = ST_EXIT_USAGE;
+  }
   if (rc != ST_EXIT_OK) {
     st_config_cleanup(&cfg);
     return rc;
   }
   st_service_defaults(&opts, &cfg);
-  opts.listen = st_cli_get(args, "listen");
+  opts.listen = listen;
   if (st_cli_get(args, "no-record") != NULL)
     opts.record = 0;
   if (st_cli_get(args, "no-intercept") != NULL)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -490,6 +492,132 @@ static int apply_table(lua_State *L, struct st_config *cfg,
 }
 
 
+int st_config_check_listen(const char *addr, int *loopback, char *err,
+                           size_t errlen) {
+  char host[INET6_ADDRSTRLEN + 2];
+  const char *colon = strrchr(addr, ':');
+  size_t host_len;
+  struct in_addr a4;
+  struct in6_addr a6;
+  char *end;
+  long port;
+
+  if (colon == NULL || colon == addr)
+    return st_seterr(err, errlen, ST_EINVAL, "expected IP:PORT, for "
+                     "example 127.0.0.1:8080, or [IPv6]:PORT");
+  port = strtol(colon + 1, &end, 10);
+  if (!isdigit((unsigned char)colon[1]) || *end != '\0')
+    return st_seterr(err, errlen, ST_EINVAL, "the port '%s' is not a "
+                     "number", colon + 1);
+  if (port > 65535)
+    return st_seterr(err, errlen, ST_EINVAL, "the port %s is out of range "
+                     "0-65535", colon + 1);
+  host_len = (size_t)(colon - addr);
+  if (addr[0] == '[') {
+    if (host_len < 3 || addr[host_len - 1] != ']' ||
+        host_len - 2 >= sizeof(host))
+      return st_seterr(err, errlen, ST_EINVAL, "expected [IPv6]:PORT, for "
+                       "example [::1]:8080");
+    memcpy(host, addr + 1, host_len - 2);
+    host[host_len - 2] = '\0';
+    if (inet_pton(AF_INET6, host, &a6) != 1)
+      return st_seterr(err, errlen, ST_EINVAL, "'%s' is not an IPv6 "
+                       "address", host);
+    if (loopback != NULL)
+      *loopback = IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0;
+  }
+  if (host_len >= sizeof(host) || memchr(addr, ':', host_len) != NULL)
+    return st_seterr(err, errlen, ST_EINVAL, "expected IP:PORT; an IPv6 "
+                     "address goes in brackets, as in [::1]:8080");
+  memcpy(host, addr, host_len);
+  host[host_len] = '\0';
+  if (strcmp(host, "localhost") == 0) {
+    if (loopback != NULL)
+      *loopback = 1;
+    return 0;
+  }
+  if (inet_pton(AF_INET, host, &a4) != 1)
+    return st_seterr(err, errlen, ST_EINVAL, "'%s' is not an IPv4 address "
+                     "or localhost (names are not resolved here)", host);
+  if (loopback != NULL)
+    *loopback = (ntohl(a4.s_addr) >> 24) == 127;
+  return 0;
+}
+
+
+/* Checks the proxy's credentials against its listen address: both or
+ * neither of user and password, and both beyond loopback. Fills why and
+ * returns the key to blame ("user", "password" or "listen"), or NULL. */
+static const char *check_credentials(const struct st_config *cfg,
+                                     int loopback, char *why,
+                                     size_t whylen) {
+  if (cfg->proxy_user != NULL && cfg->proxy_password == NULL) {
+    snprintf(why, whylen, "proxy.user is set without proxy.password; set "
+             "both, or neither");
+    return "user";
+  }
+  if (cfg->proxy_password != NULL && cfg->proxy_user == NULL) {
+    snprintf(why, whylen, "proxy.password is set without proxy.user; set "
+             "both, or neither");
+    return "password";
+  }
+  if (!loopback && cfg->proxy_user == NULL) {
+    snprintf(why, whylen, "listening on %s, beyond loopback, requires "
+             "proxy.user and proxy.password in the configuration",
+             cfg->proxy_listen);
+    return "listen";
+  }
+  return NULL;
+}
+
+
+/* Checks the values that apply_value() cannot judge alone: listen
+ * addresses, the proxy's credentials and the pipeline interval. */
+static int check_rules(const struct st_config *cfg,
+                       const struct load_ctx *ctx) {
+  char why[ST_ERRLEN];
+  const char *key;
+  int proxy_loopback = 1;
+
+  if (st_config_check_listen(cfg->proxy_listen, &proxy_loopback, why,
+                             sizeof(why)) != 0)
+    return key_error(ctx, "proxy", "listen", "key 'proxy.listen' has an "
+                     "invalid address \"%s\": %s", cfg->proxy_listen, why);
+  if (st_config_check_listen(cfg->dashboard_listen, NULL, why,
+                             sizeof(why)) != 0)
+    return key_error(ctx, "dashboard", "listen", "key 'dashboard.listen' "
+                     "has an invalid address \"%s\": %s",
+                     cfg->dashboard_listen, why);
+  key = check_credentials(cfg, proxy_loopback, why, sizeof(why));
+  if (key != NULL)
+    return key_error(ctx, "proxy", key, "%s", why);
+  if (cfg->pipeline_interval < ST_CONFIG_INTERVAL_MIN)
+    return key_error(ctx, "pipeline", "interval", "key 'pipeline.interval' "
+                     "must be at least %g seconds, got %g",
+                     ST_CONFIG_INTERVAL_MIN, cfg->pipeline_interval);
+  return 0;
+}
+
+
+int st_config_set_listen(struct st_config *cfg, const char *section,
+                         const char *addr, char *err, size_t errlen) {
+  int is_proxy = strcmp(section, "proxy") == 0;
+  char **slot = is_proxy ? &cfg->proxy_listen : &cfg->dashboard_listen;
+  char why[ST_ERRLEN];
+  int loopback = 1;
+
+  if (st_config_check_listen(addr, &loopback, why, sizeof(why)) != 0)
+    return st_seterr(err, errlen, ST_EINVAL, "invalid listen address "
+                     "'%s': %s", addr, why);
+  if (set_string(slot, addr) != 0)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
+  if (is_proxy && check_credentials(cfg, loopback, why, sizeof(why)) != NULL)
+    return st_seterr(err, errlen, ST_EINVAL, "%s", why);
+  return 0;
+}
+
+
 /* Reads the file's text for find_key_line(); NULL when it cannot be read
  * or is longer than TEXT_MAX, and errors then carry no line. */
 static char *read_text(const char *path) {
@@ -559,6 +687,8 @@ int st_config_load(struct st_config *cfg, const char *path, char *err,
   ctx.err = err;
   ctx.errlen = errlen;
   rc = apply_table(L, cfg, NULL, &ctx);
+  if (rc == 0)
+    rc = check_rules(cfg, &ctx);
   st_free(ctx.text);
   if (rc == 0)
     rc = derive_paths(cfg);

@@ -58,5 +58,47 @@ expect 2 "bad.lua:3:" "$bin" lua --config bad.lua script.lua
 expect 2 "cannot open missing.lua" "$bin" lua --config missing.lua script.lua
 [ ! -e data ] || fail "a configuration error created the data directory"
 
+# Listen addresses, the proxy's credentials and the pipeline interval are
+# checked when the file loads, so `proxy` stops before it creates the CA
+# or a database. No case here may reach a listening socket; timeout bounds
+# a regression that does.
+bad_config() {
+  printf 'return {\n  data_dir = "data",\n  %s\n}\n' "$1" > bad.lua
+}
+bad_config 'proxy = { listen = "0.0.0.0:8090" },'
+expect 2 "bad.lua:3: listening on 0.0.0.0:8090, beyond loopback, requires proxy.user and proxy.password" \
+  timeout 10 "$bin" proxy --config bad.lua
+bad_config 'proxy = { listen = "0.0.0.0:8090", user = "u" },'
+expect 2 "bad.lua:3: proxy.user is set without proxy.password" \
+  timeout 10 "$bin" proxy --config bad.lua
+bad_config 'proxy = { password = "p" },'
+expect 2 "bad.lua:3: proxy.password is set without proxy.user" \
+  timeout 10 "$bin" proxy --config bad.lua
+bad_config 'proxy = { listen = "127.0.0.1:99999" },'
+expect 2 "bad.lua:3: key 'proxy.listen' has an invalid address \"127.0.0.1:99999\": the port 99999 is out of range 0-65535" \
+  timeout 10 "$bin" proxy --config bad.lua
+bad_config 'proxy = { listen = "::1:8080" },'
+expect 2 "an IPv6 address goes in brackets" timeout 10 "$bin" proxy --config bad.lua
+bad_config 'proxy = { listen = "[::1]:8080" },'
+expect 0 "ran" "$bin" lua --config bad.lua script.lua
+bad_config 'dashboard = { listen = "localhost" },'
+expect 2 "bad.lua:3: key 'dashboard.listen' has an invalid address \"localhost\": expected IP:PORT" \
+  timeout 10 "$bin" run --config bad.lua
+bad_config 'dashboard = { listen = "example.org:80" },'
+expect 2 "'example.org' is not an IPv4 address" timeout 10 "$bin" run --config bad.lua
+bad_config 'pipeline = { interval = 0 },'
+expect 2 "bad.lua:3: key 'pipeline.interval' must be at least 0.1 seconds, got 0" \
+  timeout 10 "$bin" proxy --config bad.lua
+[ ! -e data ] || fail "a bad listen setting created the data directory"
+
+# --listen gets the same checks, before anything is created.
+expect 2 "stratosphere proxy: invalid listen address '127.0.0.1:99999': the port 99999 is out of range" \
+  timeout 10 "$bin" proxy --listen 127.0.0.1:99999
+expect 2 "stratosphere run: listening on 0.0.0.0:8090, beyond loopback, requires" \
+  timeout 10 "$bin" run --listen 0.0.0.0:8090
+expect 2 "stratosphere dashboard: invalid listen address '127.0.0.1': expected IP:PORT" \
+  timeout 10 "$bin" dashboard --listen 127.0.0.1
+[ ! -e data ] || fail "a bad --listen created the data directory"
+
 [ "$failures" -eq 0 ] || exit 1
 echo "ok"
