@@ -101,12 +101,15 @@ check_eq "auth: CONNECT without credentials" "407" \
 # Still serving after all of the above.
 check_eq "still serving" "200" "$(status -x "http://$PROXY_p" "$O/html")"
 
-# Beyond loopback without credentials, the proxy does not start.
+# Beyond loopback without credentials, the proxy does not start, and
+# stops before it creates anything in the data folder.
 printf 'return { data_dir = "%s/x" }\n' "$TMP" >"$TMP/open.lua"
 out=$("$BIN" proxy -c "$TMP/open.lua" --listen 0.0.0.0:0 2>&1)
-check_eq "open listener without credentials: exit 1" "1" "$?"
+check_eq "open listener without credentials: exit 2" "2" "$?"
 check_has "open listener: says why" "requires proxy.user and proxy.password" \
   "$out"
+check_eq "open listener: no data folder" "absent" \
+  "$([ -e "$TMP/x" ] && echo present || echo absent)"
 
 stop_proxy auth
 check_eq "auth: nothing recorded for 407" "0" \
