@@ -91,6 +91,17 @@ expect 2 "bad.lua:3: key 'pipeline.interval' must be at least 0.1 seconds, got 0
   timeout 10 "$bin" proxy --config bad.lua
 [ ! -e data ] || fail "a bad listen setting created the data directory"
 
+# Without --config and without ./stratosphere.lua, one line names the
+# data folder the built-in defaults use; -q and a configuration file
+# silence it.
+expect 0 "info cli: no ./stratosphere.lua here; using built-in defaults with data folder $(pwd -P)/data" \
+  "$bin" lua script.lua
+out=$("$bin" lua -q script.lua 2>&1)
+[ "$out" = "ran" ] || fail "lua -q: expected only 'ran', got: $out"
+printf 'return { data_dir = "elsewhere" }\n' > good.lua
+out=$("$bin" lua --config good.lua script.lua 2>&1)
+[ "$out" = "ran" ] || fail "lua --config: expected only 'ran', got: $out"
+
 # --listen gets the same checks, before anything is created.
 expect 2 "stratosphere proxy: invalid listen address '127.0.0.1:99999': the port 99999 is out of range" \
   timeout 10 "$bin" proxy --listen 127.0.0.1:99999
