@@ -151,9 +151,10 @@ Probe.__index = Probe
 
 
 --- Creates a probe object over the flows file at path, opened read-only
--- on first use.
-function M.probe(path)
-  return setmetatable({ path = path }, Probe)
+-- on first use. hint, optional, is the advice added to the error when the
+-- file cannot be opened.
+function M.probe(path, hint)
+  return setmetatable({ path = path, hint = hint }, Probe)
 end
 
 
@@ -166,8 +167,9 @@ function Probe:handle()
   if self.db == nil then
     local h, err = db.open(self.path)
     if h == nil then
-      error(format("%s; record flows with 'stratosphere run' or give "
-                   .. "--probe FILE", err), 3)
+      -- An expected failure: the message, without a Lua position.
+      error(format("%s; %s", err, self.hint or "record flows with "
+                   .. "'stratosphere run' or give --probe FILE"), 0)
     end
     self.db = h
   end
@@ -291,7 +293,7 @@ function Kb:handle()
     local h, err = db.open(self.path)
     if h == nil then
       error(format("%s; run extractors with 'stratosphere extract' or give "
-                   .. "--kb FILE", err), 3)
+                   .. "--kb FILE", err), 0)
     end
     self.db = h
   end
@@ -698,9 +700,10 @@ end
 --- Installs probe, kb and the helpers as globals of env.
 -- opts.probe and opts.kb are file paths; opts.extractors is the folder
 -- try "name" looks in; opts.budget (seconds) and opts.memory (bytes) limit
--- each extractor run as in the pipeline.
+-- each extractor run as in the pipeline. opts.probe_hint, optional, is
+-- the advice added to the error when opts.probe cannot be opened.
 function M.install(env, opts)
-  local probe = M.probe(opts.probe)
+  local probe = M.probe(opts.probe, opts.probe_hint)
   local kb = M.kb(opts.kb)
   env.probe = probe
   env.kb = kb

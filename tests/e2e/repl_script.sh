@@ -91,6 +91,18 @@ out=$("$bin" lua --probe flows.db script.lua first 2>&1)
 [ $? = 1 ] || fail "overview() of a missing file did not fail"
 grep -q "failed to open database 'missing.db'.*give --probe FILE" out.txt ||
   fail "missing file message: $(cat out.txt)"
+grep -q "\.lua:[0-9]" out.txt && fail "missing file message has a Lua position: $(cat out.txt)"
+
+# inspect takes the file as an argument, and its advice names that form.
+"$bin" inspect missing.db >out.txt 2>&1
+[ $? = 1 ] || fail "inspect of a missing file did not exit with 1"
+grep -q "^failed to open database 'missing.db'.*; give the path of a probe.db or a sample file$" out.txt ||
+  fail "inspect missing file message: $(cat out.txt)"
+"$bin" inspect >out.txt 2>&1
+[ $? = 1 ] || fail "inspect without flows did not exit with 1"
+grep -q "record flows with 'stratosphere run' or give a file: stratosphere inspect FILE$" out.txt ||
+  fail "inspect without flows message: $(cat out.txt)"
+grep -q -- "--probe\|\.lua:[0-9]" out.txt && fail "inspect message names --probe or a Lua position: $(cat out.txt)"
 
 # The databases are opened read-only.
 "$bin" repl --probe flows.db -e 'probe:sql("DELETE FROM flows")' >out.txt 2>&1
