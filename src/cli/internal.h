@@ -12,8 +12,8 @@
  * probe_hint is the advice added when the flows file cannot be opened
  * (NULL: "give --probe FILE"). component names the command in log lines
  * and messages. Returns ST_EXIT_OK and sets *out, which the caller frees
- * with st_script_free(), or prints the error and returns ST_EXIT_FAIL. Used by `repl`, `lua` and
- * `inspect`. */
+ * with st_script_free(), or prints the error and returns ST_EXIT_FAIL.
+ * Used by `repl`, `lua` and `inspect`. */
 int st__cmd_repl_open_env(const struct st_config *cfg, const char *probe_path,
                           const char *kb_path, const char *probe_hint,
                           const char *component, lua_State **out);
