@@ -17,8 +17,10 @@
 /* Options every subcommand accepts. */
 static const struct st_cli_option common_options[] = {
   { "config", 'c', "FILE", "configuration file (default: ./stratosphere.lua)" },
-  { "verbose", 'v', NULL, "log more; twice for debug" },
-  { "quiet", 'q', NULL, "log errors only" },
+  { "verbose", 'v', NULL,
+    "log one level more than log_level: info becomes debug" },
+  { "quiet", 'q', NULL,
+    "log one level less: info becomes warn, -qq logs errors only" },
   { "help", 'h', NULL, "show this help" },
   { NULL, 0, NULL, NULL },
 };

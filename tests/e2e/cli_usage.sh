@@ -32,6 +32,12 @@ for c in $commands; do
   expect 0 "usage: stratosphere $c" "$bin" "$c" --help
 done
 
+# -v and -q move the log level one step each from log_level (info).
+expect 0 "-v, --verbose +log one level more than log_level: info becomes debug" \
+  "$bin" run --help
+expect 0 "-q, --quiet +log one level less: info becomes warn, -qq logs errors only" \
+  "$bin" run --help
+
 expect 2 "unknown command 'bogus'" "$bin" bogus
 expect 2 "usage: stratosphere COMMAND" "$bin"
 expect 0 "^stratosphere [0-9]+\.[0-9]+" "$bin" version
