@@ -693,6 +693,9 @@ local function run_extractor(file, probe_path, kb_path, opts)
   if counts.last_error then
     say("last error: %s", counts.last_error)
   end
+  if counts.last_declined then
+    say("last declined: %s", counts.last_declined)
+  end
   return counts
 end
 

@@ -62,6 +62,8 @@ static void print_summary(const struct st_pipeline_stats *stats,
            x->errors, x->declined);
     if (x->errors > 0)
       printf("  last error: %s\n", x->last_error);
+    if (x->declined > 0)
+      printf("  last declined: %s\n", x->last_declined);
   }
   printf("entities: %" PRId64 " added, %" PRId64 " merged\n",
          stats->entities_added, stats->entities_merged);
