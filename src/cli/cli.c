@@ -31,7 +31,7 @@ static const struct st_cli_option no_options[] = { { NULL, 0, NULL, NULL } };
 
 static const struct st_cli_command version_command = {
   "version", "", "print the version and the library versions", no_options,
-  version_run,
+  version_run, NULL,
 };
 
 static const struct st_cli_command *const commands[] = {
@@ -75,6 +75,8 @@ static void print_command_help(const struct st_cli_command *cmd) {
          cmd->name, cmd->usage, cmd->summary);
   print_options(stdout, cmd->options);
   print_options(stdout, common_options);
+  if (cmd->details != NULL)
+    printf("\n%s", cmd->details);
 }
 
 

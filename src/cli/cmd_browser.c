@@ -493,5 +493,5 @@ out:
 const struct st_cli_command st_cli_cmd_browser = {
   "browser", "[--firefox] [--dry-run] [URL] [-- BROWSER-FLAGS...]",
   "start a separate browser using the proxy, with the CA trusted in it only",
-  options, cmd_browser,
+  options, cmd_browser, NULL,
 };

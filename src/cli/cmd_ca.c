@@ -133,5 +133,5 @@ out:
 const struct st_cli_command st_cli_cmd_ca = {
   "ca", "[--export DIR]",
   "show and export the proxy's CA certificate, creating the CA if needed",
-  options, cmd_run,
+  options, cmd_run, NULL,
 };

@@ -119,5 +119,5 @@ static int cmd_dashboard(struct st_cli_args *args) {
 const struct st_cli_command st_cli_cmd_dashboard = {
   "dashboard", "",
   "serve the dashboard without the proxy, to browse kb.db and probe.db",
-  options, cmd_dashboard,
+  options, cmd_dashboard, NULL,
 };

@@ -41,5 +41,5 @@ static int cmd_inspect(struct st_cli_args *args) {
 const struct st_cli_command st_cli_cmd_inspect = {
   "inspect", "[FILE]",
   "list the flows of a probe.db by host, method and content type",
-  options, cmd_inspect,
+  options, cmd_inspect, NULL,
 };

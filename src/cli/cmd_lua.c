@@ -73,5 +73,5 @@ static int cmd_lua(struct st_cli_args *args) {
 const struct st_cli_command st_cli_cmd_lua = {
   "lua", "[--probe FILE] [--kb FILE] SCRIPT.lua [ARGS...]",
   "run a Lua script with the REPL's globals (\"-\" reads stdin)",
-  options, cmd_lua,
+  options, cmd_lua, NULL,
 };

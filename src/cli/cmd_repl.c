@@ -93,5 +93,5 @@ out:
 const struct st_cli_command st_cli_cmd_repl = {
   "repl", "[--probe FILE] [--kb FILE] [-e CODE]",
   "open a Lua prompt on the flows and the knowledge base, read-only",
-  options, cmd_repl,
+  options, cmd_repl, NULL,
 };

@@ -78,12 +78,12 @@ static int cmd_proxy(struct st_cli_args *args) {
 const struct st_cli_command st_cli_cmd_run = {
   "run", "",
   "run the proxy, the extractor pipeline and the dashboard",
-  options, cmd_run,
+  options, cmd_run, NULL,
 };
 
 
 const struct st_cli_command st_cli_cmd_proxy = {
   "proxy", "",
   "run the recording proxy and the pipeline, without the dashboard",
-  options, cmd_proxy,
+  options, cmd_proxy, NULL,
 };
