@@ -78,6 +78,23 @@ grep -q "cannot open flow store" "$tmp/body" ||
 
 rm "$tmp/pages/notes.lua"
 [ "$(status /notes)" = 404 ] || fail "/notes is still served after removal"
+
+# A template tag left open is reported at its line in the page file (the
+# template starts on line 4, the tag is on its line 2) in plain words.
+cat > "$tmp/pages/types.lua" <<'LUA'
+local web = require "stratosphere.web"
+local template = require "stratosphere.template"
+
+local VIEW = template.must([[<ul>{% for _, r in ipairs(rows) do %}
+  <li>{{ r.type }: {{ r.n }}</li>{% end %}</ul>]], "types.lua")
+
+return { title = "Types", render = function(req) return VIEW {} end }
+LUA
+[ "$(status /types)" = 500 ] || fail "a template typo did not give 500"
+grep -q "types.lua:5: unclosed &#39;{{&#39;: it has no &#39;}}&#39; before the next tag" "$tmp/body" ||
+  fail "the template error does not give the file line: $(cat "$tmp/body")"
+grep -q "types.lua:[0-9]*: types.lua" "$tmp/body" &&
+  fail "the template error names the file twice: $(cat "$tmp/body")"
 grep -q "dashboard listening on http://127.0.0.1:$port/" \
   "$tmp/dashboard.log" || fail "the start is not logged"
 grep -q "page=notes: request failed: .*notes.lua:16:" "$tmp/dashboard.log" ||
