@@ -16,6 +16,7 @@
 
 local cjson = require "cjson"
 local core = require "stratosphere.core.web"
+local source_core = require "stratosphere.core.source"
 local template = require "stratosphere.template"
 
 local format = string.format
@@ -77,10 +78,27 @@ function M.try_db(name)
 end
 
 
+-- This file's name as Lua writes it in front of an error's line.
+local HERE = source_core.locate(1, "")
+
+
 --- Runs a query and returns its rows; raises a page error when SQLite
--- reports one. Arguments as for handle:sql().
+-- reports one. Arguments as for handle:sql(). Errors point at the line
+-- of the page that called this.
 function M.sql(h, query, ...)
-  local rows, err = h:sql(query, ...)
+  local ok, rows, err = pcall(h.sql, h, query, ...)
+  if not ok then
+    -- handle:sql() raised a mistake in the query at this file's line;
+    -- the mistake is the caller's.
+    local message = rows
+    if type(message) ~= "string" then
+      error(message, 0)
+    end
+    if message:sub(1, #HERE + 1) == HERE .. ":" then
+      message = message:sub(#HERE + 2):gsub("^%d+: ", "", 1)
+    end
+    error(message, 2)
+  end
   if not rows then
     error(err, 2)
   end

@@ -79,6 +79,28 @@ grep -q "cannot open flow store" "$tmp/body" ||
 rm "$tmp/pages/notes.lua"
 [ "$(status /notes)" = 404 ] || fail "/notes is still served after removal"
 
+# A bad column is the page's mistake: the error names the page's line,
+# not the line in stratosphere/web.lua that ran the query.
+cat > "$tmp/pages/typo.lua" <<'LUA'
+local web = require "stratosphere.web"
+
+return {
+  title = "Typo",
+  data = function(req)
+    local kb = web.db("kb")
+    return { rows = web.sql(kb, "SELECT typo FROM entities") }
+  end,
+  render = function(req, data)
+    return web.layout(req, "Typo", "")
+  end,
+}
+LUA
+[ "$(status /typo)" = 500 ] || fail "a bad column did not give 500"
+grep -q "typo.lua:7: sql: no such column: typo" "$tmp/body" ||
+  fail "the SQL error does not name the page's line: $(cat "$tmp/body")"
+grep -q "web.lua:[0-9]*: sql" "$tmp/body" &&
+  fail "the SQL error names web.lua: $(cat "$tmp/body")"
+
 # A template tag left open is reported at its line in the page file (the
 # template starts on line 4, the tag is on its line 2) in plain words.
 cat > "$tmp/pages/types.lua" <<'LUA'
