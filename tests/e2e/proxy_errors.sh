@@ -67,8 +67,13 @@ tls_body=$(curl -s -m 10 -x "http://$PROXY_p" --cacert "$TMP/p/ca/ca.pem" \
   "https://127.0.0.1:$PORT_tls/html")
 check_has "untrusted origin: 502 with the reason" "certificate verify failed" \
   "$tls_body"
-check_has "untrusted origin: log names the host" \
-  "host=127.0.0.1: upstream TLS failed" "$(cat "$TMP/p.proxy.log")"
+check_has "untrusted origin: 502 says what to do" \
+  "; trust its CA with --ca-file FILE, or use --upstream-insecure for lab servers" \
+  "$tls_body"
+check_has "untrusted origin: log names the host and what to do" \
+  "502: TLS with 127.0.0.1 failed: certificate verify failed" "$(cat "$TMP/p.proxy.log")"
+check_eq "untrusted origin: logged once" "1" \
+  "$(grep -c "certificate verify failed" "$TMP/p.proxy.log")"
 
 # Slowloris: a head that never ends is cut after header_timeout.
 cut=$(python3 - "$PROXY_p" <<'PY'
