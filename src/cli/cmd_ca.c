@@ -13,7 +13,7 @@
 #include "util/err.h"
 
 static const struct st_cli_option options[] = {
-  { "export", 'e', "DIR", "write the certificate into DIR as PEM, DER "
+  { "export", 0, "DIR", "write the certificate into DIR as PEM, DER "
     "and PKCS#12 (no key)" },
   { NULL, 0, NULL, NULL },
 };

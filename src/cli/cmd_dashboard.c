@@ -21,8 +21,8 @@ static const struct st_cli_option options[] = {
   { "listen", 'l', "ADDR", "address to listen on, IP:PORT (default: "
                            "dashboard.listen, 127.0.0.1:8082)" },
   { "pages", 0, "DIR", "folder of page files (default: lua/webapps)" },
-  { "kb", 0, "FILE", "knowledge base to show (default: DATA_DIR/kb.db)" },
-  { "probe", 0, "FILE", "flow store to show (default: DATA_DIR/probe.db)" },
+  { "kb", 'k', "FILE", "knowledge base to show (default: DATA_DIR/kb.db)" },
+  { "probe", 'p', "FILE", "flow store to show (default: DATA_DIR/probe.db)" },
   { NULL, 0, NULL, NULL },
 };
 

@@ -14,7 +14,7 @@ static const struct st_cli_option options[] = {
   { "no-record", 0, NULL, "proxy without storing flows (for benchmarks)" },
   { "no-intercept", 0, NULL,
     "tunnel HTTPS without decrypting it (no CA needed)" },
-  { "upstream-insecure", 'k', NULL,
+  { "upstream-insecure", 0, NULL,
     "do not verify origin server certificates (lab use)" },
   { "ca-file", 0, "FILE",
     "also trust the CA certificates in this PEM file for origins" },

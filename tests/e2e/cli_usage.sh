@@ -32,6 +32,24 @@ for c in $commands; do
   expect 0 "usage: stratosphere $c" "$bin" "$c" --help
 done
 
+# A short flag means the same long option in every command.
+pairs=$(for c in $commands; do
+  "$bin" "$c" --help | sed -n 's/^  -\([a-zA-Z]\), --\([a-z-]*\).*/\1 \2/p'
+done | sort -u)
+clashes=$(printf '%s\n' "$pairs" | awk '{ print $1 }' | uniq -d)
+[ -z "$clashes" ] ||
+  fail "short flags with more than one meaning: $(printf '%s\n' "$pairs" |
+    grep -E "^($(echo $clashes | tr ' ' '|')) ")"
+for want in "k kb" "p probe"; do
+  printf '%s\n' "$pairs" | grep -qx "$want" || fail "no command has -$want"
+done
+expect 0 "-k, --kb FILE" "$bin" dashboard --help
+expect 0 "-p, --probe FILE" "$bin" dashboard --help
+# With --help, a binary that still took these flags prints its help and
+# exits 0 instead of starting a proxy or writing files.
+expect 2 "unknown option '-k'" "$bin" proxy -k --help
+expect 2 "unknown option '-e'" "$bin" ca -e "$tmp/export" --help
+
 # -v and -q move the log level one step each from log_level (info).
 expect 0 "-v, --verbose +log one level more than log_level: info becomes debug" \
   "$bin" run --help
