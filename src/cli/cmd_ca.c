@@ -46,7 +46,8 @@ static void print_certificate(const struct st_ca *ca) {
 
 
 /* Prints how to trust the certificate in common clients. pem and der are
- * the files to install; der is NULL when nothing was exported. */
+ * the files to install; der is NULL when nothing was exported, and the
+ * phone steps then say how to get the DER file. */
 static void print_install_hints(const char *pem, const char *der) {
   printf("\nInstall the certificate in every client that uses the proxy:\n"
          "  Firefox: Settings > Privacy & Security > Certificates > View "
@@ -61,9 +62,11 @@ static void print_install_hints(const char *pem, const char *der) {
          "stratosphere.crt\n"
          "    sudo update-ca-certificates\n", pem);
   if (der == NULL) {
-    printf("  Phones: run 'stratosphere ca --export DIR' to write a .cer "
-           "file to copy.\n");
-    return;
+    printf("  Phones take the DER file %s: write it with\n"
+           "    'stratosphere ca --export DIR', or open "
+           "http://stratosphere/ca.cer on the\n"
+           "    phone while it uses the proxy.\n", ST_CA_EXPORT_DER);
+    der = ST_CA_EXPORT_DER;
   }
   printf("  Android: copy %s to the phone, then Settings > Security >\n"
          "    Encryption & credentials > Install a certificate > CA "
