@@ -110,6 +110,11 @@ function M.data(req)
     if err == "not authorized" then
       err = "not authorized: the SQL page only reads, so SQLite rejects "
             .. "statements that write, attach or change settings"
+    elseif err:find("interrupted$") then
+      -- Only the page's deadline interrupts these connections.
+      err = string.format("timed out after %g s, the time limit of a "
+                          .. "page; add a LIMIT or a narrower WHERE",
+                          web.status().page_budget_s)
     end
     data.error = err
     return data
