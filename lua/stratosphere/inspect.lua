@@ -880,8 +880,9 @@ function M.install(env, opts)
 
   --- search(flow, patterns): numbered lines of the response body (JSON
   -- re-indented, long HTML lines split between tags) that contain any of
-  -- the patterns, marked with ">", with one line of context around each.
-  -- Returns the number of matching lines.
+  -- the patterns, marked with ">", with one line of context around each,
+  -- then "N of M lines match". Returns nothing, so that the REPL prints
+  -- nothing after that summary.
   function env.search(flow, patterns, search_opts)
     local f = resolve_flow(probe, flow, "search")
     if type(patterns) == "string" then
@@ -897,7 +898,7 @@ function M.install(env, opts)
     end
     if printer.is_binary(body) then
       say("search: the body is binary (%d bytes)", #body)
-      return 0
+      return
     end
     local json = json_text(body)
     local text = json and M.pretty_json(json) or body
@@ -964,7 +965,6 @@ function M.install(env, opts)
       end
     end
     say("%d of %d lines match", count, #lines)
-    return count
   end
 end
 

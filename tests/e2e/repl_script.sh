@@ -84,6 +84,11 @@ out=$("$bin" lua --probe flows.db script.lua first 2>&1)
 [ "$out" = "$(printf 'first\thttps://www.example.org/search?q=owls\t<h3>Owl facts</h3>\nq = owls')" ] ||
   fail "lua script output: $out"
 
+# search() prints its lines and summary and nothing after them.
+out=$("$bin" repl --probe flows.db -e 'search(1, "owl")' 2>&1)
+[ "$out" = "$(printf '>    1  <h3>Owl facts</h3>\n1 of 1 lines match')" ] ||
+  fail "repl -e search printed: $out"
+
 # A missing flows file is named with what to do, on first use only.
 "$bin" repl --probe missing.db -e '= 1 + 1' >out.txt 2>&1 ||
   fail "repl failed although it never used the missing file"
