@@ -819,6 +819,7 @@ function M.install(env, opts)
       end
     end
     local rows = setmetatable({}, { __name = "stratosphere.rows",
+      __tostring = printer.format,
       columns = { "rowid", "time", "request", "path", "kind", "bytes",
                   "hits" } })
     local best = {}

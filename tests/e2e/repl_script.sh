@@ -84,6 +84,13 @@ out=$("$bin" lua --probe flows.db script.lua first 2>&1)
 [ "$out" = "$(printf 'first\thttps://www.example.org/search?q=owls\t<h3>Owl facts</h3>\nq = owls')" ] ||
   fail "lua script output: $out"
 
+# print() of query results shows the text table the REPL prints, not
+# the table's address.
+out=$(echo 'print(probe:sql("SELECT flow_request_host AS host FROM flows"))' |
+  "$bin" lua --probe flows.db - 2>&1)
+[ "$out" = "$(printf 'host\n---------------\nwww.example.org\n(1 row)')" ] ||
+  fail "print of rows in a script: $out"
+
 # search() prints its lines and summary and nothing after them.
 out=$("$bin" repl --probe flows.db -e 'search(1, "owl")' 2>&1)
 [ "$out" = "$(printf '>    1  <h3>Owl facts</h3>\n1 of 1 lines match')" ] ||
