@@ -31,7 +31,7 @@ local LAYOUT = template.must([[
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }} · stratosphere</title>
+<title>{% if title ~= "stratosphere" then %}{{ title }} · {% end %}stratosphere</title>
 <link rel="stylesheet" href="/static/style.css">
 {% for _, s in ipairs(scripts) do %}<script src="{{ s }}" defer></script>
 {% end %}</head>

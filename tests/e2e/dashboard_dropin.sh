@@ -24,6 +24,14 @@ status() {
 
 [ "$(status /notes)" = 404 ] || fail "/notes exists before the file"
 
+# The home page's title names the program once; other pages add theirs.
+[ "$(status /)" = 200 ] || fail "the home page failed"
+grep -q "<title>stratosphere</title>" "$tmp/body" ||
+  fail "home page title: $(grep -o '<title>.*</title>' "$tmp/body")"
+[ "$(status /entities)" = 200 ] || fail "the entities page failed"
+grep -q "<title>Entities · stratosphere</title>" "$tmp/body" ||
+  fail "entities page title: $(grep -o '<title>.*</title>' "$tmp/body")"
+
 cat > "$tmp/pages/notes.lua" <<'LUA'
 -- Notes: every notes/note entity.
 local web = require "stratosphere.web"
