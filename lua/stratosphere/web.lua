@@ -211,6 +211,15 @@ function M.count(n)
 end
 
 
+--- Formats a count with its noun: plural(1, "query", "queries") gives
+-- "1 query", plural(1200, "query", "queries") "1,200 queries". Without
+-- the plural form, an "s" is added to the singular.
+function M.plural(n, singular, plural)
+  local word = tonumber(n) == 1 and singular or (plural or singular .. "s")
+  return M.count(n) .. " " .. word
+end
+
+
 --- Formats seconds as "3 d 4 h", "2 h 5 min", "4 min 10 s" or "12 s".
 function M.duration(seconds)
   local s = floor(tonumber(seconds) or 0)

@@ -33,7 +33,7 @@ local VIEW = template.must([[
 
 <h2>Extractors</h2>
 {% if not pipeline then %}<p class="muted">No pipeline runs in this process (the dashboard was started alone), so there are no extractor counts.</p>
-{% else %}<p class="muted">{{ count(pipeline.cycles) }} cycles, {{ count(pipeline.flows_seen) }} flows read, {{ count(pipeline.entities_added) }} entities and {{ count(pipeline.relationships_added) }} relationships added, {{ count(pipeline.flows_pruned) }} flows pruned{% if pipeline.last_cycle then %}; last cycle {{ pipeline.last_cycle:sub(1, 19) }}{% end %}.</p>
+{% else %}<p class="muted">{{ plural(pipeline.cycles, "cycle") }}, {{ plural(pipeline.flows_seen, "flow") }} read, {{ plural(pipeline.entities_added, "entity", "entities") }} and {{ plural(pipeline.relationships_added, "relationship") }} added, {{ plural(pipeline.flows_pruned, "flow") }} pruned{% if pipeline.last_cycle then %}; last cycle {{ pipeline.last_cycle:sub(1, 19) }}{% end %}.</p>
 {% if pipeline.last_error ~= "" then %}<p class="notice">{{ pipeline.last_error }}</p>{% end %}
 <table class="list compact">
 <thead><tr><th>Extractor</th><th>Version</th><th class="num">Matched</th><th class="num">Declined</th><th class="num">Errors</th><th>Last error</th><th>Last run</th></tr></thead>
@@ -56,7 +56,7 @@ local VIEW = template.must([[
 <h2>Recent log lines</h2>
 <pre class="body log">{% for _, line in ipairs(log) do %}{{ line }}
 {% end %}</pre>
-]], "system.lua", { count = web.count, bytes = web.bytes,
+]], "system.lua", { count = web.count, plural = web.plural, bytes = web.bytes,
                     duration = web.duration })
 
 

@@ -32,6 +32,19 @@ grep -q "<title>stratosphere</title>" "$tmp/body" ||
 grep -q "<title>Entities · stratosphere</title>" "$tmp/body" ||
   fail "entities page title: $(grep -o '<title>.*</title>' "$tmp/body")"
 
+# Counts agree with their nouns: one of a kind is singular.
+grep -q "<p class=\"muted\">1 entity\.</p>" "$tmp/body" ||
+  fail "entities page count: $(grep -o '<p class="muted">[^<]*</p>' "$tmp/body")"
+sqlite3 "$tmp/kb.db" "INSERT INTO entities VALUES ('q1',
+  'google.com/search_query', '{\"q\":\"owls\"}', NULL,
+  '2024-05-01 10:00:00.000000')"
+[ "$(status /searches)" = 200 ] || fail "the searches page failed"
+grep -q "1 query typed into Google" "$tmp/body" ||
+  fail "searches page count: $(grep -o '<p class="lead">[^<]*</p>' "$tmp/body")"
+[ "$(status /entities)" = 200 ] || fail "the entities page failed"
+grep -q "<p class=\"muted\">2 entities\.</p>" "$tmp/body" ||
+  fail "entities page count: $(grep -o '<p class="muted">[^<]*</p>' "$tmp/body")"
+
 cat > "$tmp/pages/notes.lua" <<'LUA'
 -- Notes: every notes/note entity.
 local web = require "stratosphere.web"
