@@ -31,7 +31,7 @@ local LAYOUT = template.must([[
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{% if title ~= "stratosphere" then %}{{ title }} · {% end %}stratosphere</title>
+<title>{{ document_title }}</title>
 <link rel="stylesheet" href="/static/style.css">
 {% for _, s in ipairs(scripts) do %}<script src="{{ s }}" defer></script>
 {% end %}</head>
@@ -124,6 +124,9 @@ function M.layout(req, title, body, opts)
   end)
   return LAYOUT {
     title = title,
+    -- The home page's title is the program's name, which is not repeated.
+    document_title = title == "stratosphere" and title
+                     or title .. " · stratosphere",
     body = body,
     menu = menu,
     scripts = opts.scripts or {},
