@@ -619,7 +619,7 @@ Flows (probe.db, read-only):
               limit=, last=}      flow tables as extractors get them
   probe:flow(47)                  one flow table by rowid or id
   probe:sql("SELECT ... WHERE x = ?", value)
-Knowledge base (kb.db, read-only):
+Knowledge base (kb.db; these read it, run below writes into it):
   kb:types()                      counts by entity and relationship type
   kb:entities{type=, limit=}      newest entities
   kb:entity(id)                   one entity with its relationships
@@ -629,7 +629,7 @@ Extractors:
                                   run it over the flows into a scratch
                                   knowledge base and print what it adds
   run "extractors/google_search.lua"
-                                  the same into kb.db
+                                  the same, writing into kb.db
 Values print readably; printer.format(v, {depth = 8}) changes the limits.
 Files: probe %s, kb %s]]
 

@@ -92,6 +92,6 @@ out:
 
 const struct st_cli_command st_cli_cmd_repl = {
   "repl", "[--probe FILE] [--kb FILE] [-e CODE]",
-  "open a Lua prompt on the flows and the knowledge base, read-only",
+  "open a Lua prompt on the flows (read-only) and the knowledge base",
   options, cmd_repl, NULL,
 };

@@ -91,6 +91,18 @@ out=$(echo 'print(probe:sql("SELECT flow_request_host AS host FROM flows"))' |
 [ "$out" = "$(printf 'host\n---------------\nwww.example.org\n(1 row)')" ] ||
   fail "print of rows in a script: $out"
 
+# help() says which file is read-only: probe.db. run writes into kb.db.
+out=$("$bin" repl --probe flows.db -e 'help()' 2>&1)
+case "$out" in
+  *"Flows (probe.db, read-only):"*) ;;
+  *) fail "help() does not call probe.db read-only: $out" ;;
+esac
+case "$out" in
+  *"kb.db, read-only"*) fail "help() calls kb.db read-only: $out" ;;
+  *"Knowledge base (kb.db; these read it, run below writes into it):"*) ;;
+  *) fail "help() does not say that run writes into kb.db: $out" ;;
+esac
+
 # search() prints its lines and summary and nothing after them.
 out=$("$bin" repl --probe flows.db -e 'search(1, "owl")' 2>&1)
 [ "$out" = "$(printf '>    1  <h3>Owl facts</h3>\n1 of 1 lines match')" ] ||
