@@ -237,7 +237,7 @@ int st_cli_load_config(const struct st_cli_args *args, struct st_config *cfg) {
     level = ST_LOG_DEBUG;
   st_log_level = level;
   /* Run from another folder, the defaults point at another data folder,
-   * with its own CA and databases: say which one is in use. */
+   * with its own CA and databases: log which one is in use. */
   if (path == NULL)
     st_log_info("cli", "no ./stratosphere.lua here; using built-in "
                 "defaults with data folder %s", cfg->data_dir);

@@ -47,7 +47,7 @@ static void print_certificate(const struct st_ca *ca) {
 
 /* Prints how to trust the certificate in common clients. pem and der are
  * the files to install; der is NULL when nothing was exported, and the
- * phone steps then say how to get the DER file. */
+ * phone steps then explain how to get the DER file. */
 static void print_install_hints(const char *pem, const char *der) {
   printf("\nInstall the certificate in every client that uses the proxy:\n"
          "  Firefox: Settings > Privacy & Security > Certificates > View "

@@ -833,9 +833,9 @@ TEST(web_pipeline_counters_reach_pages) {
 }
 
 
-/* The system page (lua/webapps/system.lua) tells an extractor that never
- * loaded from one whose new version failed while the previous one still
- * runs. */
+/* The system page (lua/webapps/system.lua) distinguishes an extractor that
+ * never loaded from one whose new version failed while the previous one
+ * still runs. */
 TEST(web_system_page_shows_stale_extractor) {
   static char out[262144];
   struct st_pipeline_options popts;
