@@ -80,6 +80,8 @@ struct st_pipeline_extractor_stats {
   int suspended;           /* skipped after ST_PIPELINE_SUSPEND_AFTER runs
                             * in a row over budget or memory, until its
                             * file changes */
+  char last_declined[ST_ERRLEN];  /* "flow ID: reason" of the last run
+                                   * that declined, or "" */
   char last_error[ST_ERRLEN];
   int64_t last_run_us;     /* wall clock of its last run, 0 if none */
 };
