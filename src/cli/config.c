@@ -399,15 +399,14 @@ static int apply_value(lua_State *L, struct st_config *cfg,
     return 0;
 
   case KIND_NUMBER:
-    if (type != LUA_TNUMBER)
+    /* The negated test also rejects NaN. */
+    if (type != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0))
       break;
-    /* The negated test also rejects NaN. Infinity and huge values would
-     * overflow the uint64_t milliseconds that timers are armed with. */
-    if (!(lua_tonumber(L, -1) >= 0 &&
-          lua_tonumber(L, -1) <= ST_CONFIG_SECONDS_MAX))
-      return st_seterr(err, errlen, ST_EINVAL,
-                       "%s: key '%s' must be a non-negative number of "
-                       "seconds, at most %g, got %g", file, label,
+    /* Infinity and huge values would overflow the uint64_t milliseconds
+     * that timers are armed with. */
+    if (lua_tonumber(L, -1) > ST_CONFIG_SECONDS_MAX)
+      return key_error(ctx, spec->section, spec->name,
+                       "key '%s' must be at most %g seconds, got %g", label,
                        ST_CONFIG_SECONDS_MAX, lua_tonumber(L, -1));
     *(double *)slot = lua_tonumber(L, -1);
     return 0;

@@ -96,7 +96,7 @@ return { data_dir = "$TMP/open" }
 LUA
   out=$(timeout 10 "$BIN" proxy -c "$TMP/open.lua" --listen "$listen" 2>&1)
   status=$?
-  check_eq "listen $listen without credentials: exit status" 1 "$status"
+  check_ge "listen $listen without credentials: fails to start" 1 "$status"
   check_has "listen $listen without credentials: the error says why" \
     "requires proxy.user and proxy.password" "$out"
 done
