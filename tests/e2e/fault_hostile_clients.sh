@@ -3,8 +3,8 @@
 # upgrades, the magic host) by seeded random mutations, each written in
 # random pieces on its own connection. This reaches the proxy's code
 # around the HTTP parser (request targets, CONNECT authorities, the magic
-# host, body relaying) with real sockets. The proxy must stay up, close or
-# answer every connection, end with the file descriptors it started with,
+# host, body relaying) with real sockets. The proxy must stay up, respond to or
+# close every connection, end with the file descriptors it started with,
 # and still proxy a normal request. In the AddressSanitizer build any
 # memory error stops the proxy and fails the test. Everything runs in a
 # private network namespace, so a mutated target that names another host
