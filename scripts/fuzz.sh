@@ -16,7 +16,8 @@ set -eu
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: scripts/fuzz.sh TARGET|all [SECONDS] [-- LIBFUZZER_OPTION...]" >&2
+  echo "usage: scripts/fuzz.sh TARGET|all [SECONDS] [-- LIBFUZZER_OPTION...]" \
+    >&2
   echo "       scripts/fuzz.sh --list" >&2
   exit 2
 }

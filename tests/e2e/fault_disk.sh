@@ -119,7 +119,8 @@ check_has "full: the writer logs its recovery" "commits succeed again" \
 check_has "full: the pipeline logs its recovery" "cycles succeed again" \
   "$(cat "$TMP/f.proxy.log")"
 stop_proxy f
-check_eq "full: probe.db integrity" ok "$(sql "$TMP/full/probe.db" "PRAGMA integrity_check")"
+check_eq "full: probe.db integrity" ok \
+  "$(sql "$TMP/full/probe.db" "PRAGMA integrity_check")"
 check_eq "full: kb.db integrity" ok "$(sql "$TMP/full/kb.db" "PRAGMA integrity_check")"
 
 

@@ -16,8 +16,9 @@ enter_netns "$@"
 ROUNDS=${ST_KILL9_ROUNDS:-4}
 
 start_nginx
-printf '<!doctype html><html><head><title>k</title></head><body><p>%s</p></body></html>' \
-  "$(head -c 3000 /dev/zero | tr '\0' x)" >"$TMP/nginx/html/page.html"
+printf '<!doctype html><html><head><title>k</title></head>%s</html>' \
+  "<body><p>$(head -c 3000 /dev/zero | tr '\0' x)</p></body>" \
+  >"$TMP/nginx/html/page.html"
 
 mkdir -p "$TMP/extractors"
 cat >"$TMP/extractors/count_runs.lua" <<'LUA'

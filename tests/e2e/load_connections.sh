@@ -36,7 +36,8 @@ echo "start: $FD0 file descriptors, RSS $(rss_kb "$PID_l") KiB"
 
 # json FILE KEY: a value from the clients' JSON summary.
 json() {
-  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+    "$1" "$2"
 }
 
 # fast_latency: mean latency in microseconds of 4 clients for 2 s, from

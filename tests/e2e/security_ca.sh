@@ -67,7 +67,8 @@ check_eq "VACUUM INTO wrote no file" 0 "$(ls "$TMP/copy.db" 2>/dev/null | wc -l)
 before=$(peak_rss_kb "$PID_c")
 for query in "SELECT length(printf('%.*c', 999999999, 'x'))" \
     "SELECT hex(zeroblob(400000000))" \
-    "SELECT length(group_concat(hex(zeroblob(30000000)))) FROM (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3)"; do
+    "SELECT length(group_concat(hex(zeroblob(30000000))))
+     FROM (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3)"; do
   sql_api "$query" >/dev/null
 done
 after=$(peak_rss_kb "$PID_c")
@@ -100,7 +101,8 @@ check_eq "the dashboard's own stylesheet: served" 200 \
 check_eq "DNS rebinding (Host of another name): rejected" 403 \
   "$(status -H "Host: rebind.example:${DASH_c##*:}" "$D/")"
 check_lacks "no CORS grant" "Access-Control-Allow-Origin" \
-  "$(curl -s -D - -o /dev/null -H 'Origin: http://evil.example' "$D/api/sql?sql=select+1")"
+  "$(curl -s -D - -o /dev/null -H 'Origin: http://evil.example' \
+     "$D/api/sql?sql=select+1")"
 
 stop_proxy c
 leaks "log" "$(cat "$TMP/c.proxy.log")"

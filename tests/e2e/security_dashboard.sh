@@ -17,7 +17,8 @@ start_nginx
 cat >"$TMP/nginx/html/page.html" <<HTML
 <!doctype html><html><head><title>$PWN"&gt;</title></head><body>
 <a href="javascript:alert(3)">$PWN</a>
-<a href="https://example.org/&quot;&gt;&lt;svg onload=alert(4)&gt;">"><svg onload=alert(5)></a>
+<a href="https://example.org/&quot;&gt;&lt;svg onload=alert(4)&gt;">
+"><svg onload=alert(5)></a>
 </body></html>
 HTML
 

@@ -73,7 +73,10 @@ started() {
   grep -q "proxy: listening on" "$TMP/defaults.log" &&
     grep -q "dashboard listening on" "$TMP/defaults.log"
 }
-wait_until 15 started || { fail "run with defaults did not start"; cat "$TMP/defaults.log"; }
+if ! wait_until 15 started; then
+  fail "run with defaults did not start"
+  cat "$TMP/defaults.log"
+fi
 sockets "$PID_defaults" >"$TMP/defaults.sockets"
 echo "listening with the default configuration:"
 sed 's/^/  /' "$TMP/defaults.sockets"
@@ -81,7 +84,8 @@ check_eq "defaults: the proxy and the dashboard listen" 2 \
   "$(wc -l <"$TMP/defaults.sockets")"
 check_eq "defaults: every socket is on 127.0.0.1" 0 \
   "$(grep -vc ' 127\.0\.0\.1:' "$TMP/defaults.sockets")"
-check_has "defaults: the proxy on 8080" "tcp 127.0.0.1:8080" "$(cat "$TMP/defaults.sockets")"
+check_has "defaults: the proxy on 8080" "tcp 127.0.0.1:8080" \
+  "$(cat "$TMP/defaults.sockets")"
 check_has "defaults: the dashboard on 8082" "tcp 127.0.0.1:8082" \
   "$(cat "$TMP/defaults.sockets")"
 kill -TERM "$PID_defaults"
@@ -125,7 +129,10 @@ PIDS="$PIDS $PID_auth"
 listening() {
   grep -q "listening on 0.0.0.0:$PORT" "$TMP/auth.proxy.log"
 }
-wait_until 10 listening || { fail "authenticated proxy did not start"; tail "$TMP/auth.proxy.log"; }
+if ! wait_until 10 listening; then
+  fail "authenticated proxy did not start"
+  tail "$TMP/auth.proxy.log"
+fi
 check_has "credentials: listens on every address" "tcp 0.0.0.0:$PORT" \
   "$(sockets "$PID_auth")"
 
@@ -163,8 +170,8 @@ SELF=${PROXY_self##*:}
 FD0=$(fd_count "$PID_self")
 for url in "http://127.0.0.1:$SELF/loop" "http://localhost:$SELF/loop" \
     "https://127.0.0.1:$SELF/loop" "https://localhost:$SELF/loop"; do
-  out=$(curl -s -m 5 -o "$TMP/self.body" -w '%{http_code} %{http_connect} %{time_total}' \
-        -x "http://$PROXY_self" "$url")
+  out=$(curl -s -m 5 -o "$TMP/self.body" -x "http://$PROXY_self" \
+        -w '%{http_code} %{http_connect} %{time_total}' "$url")
   set -- $out
   echo "self: $url -> $1 (CONNECT $2) in $3 s"
   check_le "self: $url answered within 2 s" 2000 \
