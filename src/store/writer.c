@@ -21,6 +21,13 @@
  * minute. */
 #define BUSY_ATTEMPTS 6
 
+/* Milliseconds the writer waits for more flows before it commits a batch
+ * smaller than ST_WRITER_BATCH_MAX. Each commit syncs the WAL to disk, and
+ * a proxy serving one request at a time would otherwise pay one sync per
+ * flow; the wait caps commits at about 100 a second. A flow waits at most
+ * this long in memory before its commit starts. */
+#define GATHER_MS 10
+
 /* Logging state, used by the writer thread only. */
 struct report {
   int failing;                /* the last commit failed */
@@ -48,6 +55,8 @@ struct st_writer {
   uint64_t accepted;  /* flows queued since the start */
   uint64_t finished;  /* flows committed or lost since the start */
   int stopping;
+  int gathering;      /* the writer waits for a batch to fill */
+  int flushing;       /* st_writer_flush() calls waiting */
   struct st_writer_stats stats;
 
   /* Writer thread only. */
@@ -245,6 +254,22 @@ static void wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
 }
 
 
+/* Waits up to GATHER_MS for a started batch to fill, unless a stop or a
+ * flush is waiting. Call with the lock held. */
+static void gather(struct st_writer *writer) {
+  uint64_t due;
+
+  if (writer->count == 0 || writer->count >= ST_WRITER_BATCH_MAX)
+    return;
+  due = st_time_mono_ms() + GATHER_MS;
+  writer->gathering = 1;
+  while (writer->count < ST_WRITER_BATCH_MAX && !writer->stopping &&
+         writer->flushing == 0 && st_time_mono_ms() < due)
+    wait_until(&writer->work, &writer->lock, due);
+  writer->gathering = 0;
+}
+
+
 /* Waits for flows, commits them a batch at a time, and exits once a stop
  * was requested and the queue is empty. Logging happens outside the lock,
  * so st_writer_enqueue() never waits on a write to stderr. */
@@ -266,6 +291,7 @@ static void *writer_main(void *arg) {
       else
         pthread_cond_wait(&writer->work, &writer->lock);
     }
+    gather(writer);
     n = take_batch(writer);
     stop = n == 0 && writer->stopping;
     dropped = writer->stats.dropped;
@@ -370,7 +396,9 @@ int st_writer_enqueue(struct st_writer *writer, struct st_flow *flow) {
     writer->count++;
     writer->accepted++;
     flow = NULL;
-    pthread_cond_signal(&writer->work);
+    /* While a batch gathers, only a full batch wakes the writer. */
+    if (!writer->gathering || writer->count >= ST_WRITER_BATCH_MAX)
+      pthread_cond_signal(&writer->work);
   }
   pthread_mutex_unlock(&writer->lock);
   st_flow_free(&flow);  /* a rejected flow; NULL when queued */
@@ -383,8 +411,11 @@ void st_writer_flush(struct st_writer *writer) {
 
   pthread_mutex_lock(&writer->lock);
   target = writer->accepted;
+  writer->flushing++;
+  pthread_cond_signal(&writer->work);
   while (writer->finished < target)
     pthread_cond_wait(&writer->done, &writer->lock);
+  writer->flushing--;
   pthread_mutex_unlock(&writer->lock);
 }
 
