@@ -124,6 +124,26 @@ size_t st__endpoint_backlog(const struct endpoint *ep) {
 }
 
 
+/* Frees the TLS rings and the plaintext buffer of an endpoint whose
+ * owner waits for its next exchange, so that an idle keep-alive
+ * connection costs little memory. Busy endpoints keep them. */
+static void trim_if_idle(struct endpoint *ep) {
+  if (ep->tls == NULL || !ep->handshake_done || ep->tls_inflight > 0 ||
+      ep->pending.len > 0 || !ep->open)
+    return;
+  if (ep->conn != NULL) {
+    if (ep->conn->mode != MODE_HTTP || ep->conn->ex.active ||
+        ep->conn->inbuf.len > 0)
+      return;
+  } else if (ep->up->conn != NULL && ep->up->conn->ex.active &&
+             !ep->up->conn->ex.resp_done) {
+    return;
+  }
+  if (st_tls_trim(ep->tls))
+    st_dynbuf_cleanup(&ep->pending);
+}
+
+
 static void on_write(uv_write_t *req, int status) {
   struct wreq *w = (struct wreq *)req;
   struct endpoint *ep = w->ep;
@@ -144,6 +164,7 @@ static void on_write(uv_write_t *req, int status) {
       flush_tls(ep);
     if (st__endpoint_backlog(ep) <= ST_PROXY_LOW_WATER)
       dispatch_drain(ep);
+    trim_if_idle(ep);
   }
   ep_unref(ep);
 }
@@ -349,8 +370,10 @@ void st__endpoint_pump(struct endpoint *ep) {
       dispatch_eof(ep);
       return;
     }
-    if (n == 0)
+    if (n == 0) {
+      trim_if_idle(ep);
       break;
+    }
     dispatch_data(ep, ep->proxy->plain_buf, n);
   }
   /* The ring had filled up (UV_ENOBUFS); now that it drained, read on. */

@@ -220,29 +220,56 @@ void st_tls_ctx_free(struct st_tls_ctx **ctxp) {
 /* ---- sessions ---- */
 
 
+/* Gives the session its BIO pair unless it has one. The rings cost
+ * 2 * ST_TLS_RING_SIZE bytes, so st_tls_trim() drops them while a
+ * connection idles and the next use makes new ones. Returns 0 or -1. */
+static int ensure_pair(struct st_tls *tls) {
+  BIO *inner = NULL;
+
+  if (tls->net != NULL)
+    return 0;
+  if (BIO_new_bio_pair(&inner, ST_TLS_RING_SIZE, &tls->net,
+                       ST_TLS_RING_SIZE) != 1) {
+    tls->net = NULL;
+    return -1;
+  }
+  SSL_set_bio(tls->ssl, inner, inner);  /* the SSL object owns inner */
+  return 0;
+}
+
+
 /* Allocates a session with its SSL object and BIO pair. */
 static int new_session(struct st_tls_ctx *ctx, int server,
                        struct st_tls **out, char *err, size_t errlen) {
   struct st_tls *tls = st_calloc(1, sizeof(*tls));
-  BIO *inner = NULL;
 
   if (tls == NULL)
     return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
   tls->ctx = ctx;
   tls->server = server;
   tls->ssl = SSL_new(ctx->ssl_ctx);
-  if (tls->ssl == NULL ||
-      BIO_new_bio_pair(&inner, ST_TLS_RING_SIZE, &tls->net,
-                       ST_TLS_RING_SIZE) != 1) {
+  if (tls->ssl == NULL || ensure_pair(tls) != 0) {
     SSL_free(tls->ssl);
     st_free(tls);
     return st__tls_error(err, errlen, ST_ETLS, "creating a TLS session "
                          "failed");
   }
-  SSL_set_bio(tls->ssl, inner, inner);  /* the SSL object owns inner */
   SSL_set_app_data(tls->ssl, tls);
   *out = tls;
   return 0;
+}
+
+
+int st_tls_trim(struct st_tls *tls) {
+  if (tls->net == NULL)
+    return 1;
+  if (!tls->handshake_done || BIO_ctrl_pending(tls->net) > 0 ||
+      BIO_ctrl_pending(SSL_get_rbio(tls->ssl)) > 0 || SSL_has_pending(tls->ssl))
+    return 0;
+  SSL_set_bio(tls->ssl, NULL, NULL);  /* frees inner */
+  BIO_free(tls->net);
+  tls->net = NULL;
+  return 1;
 }
 
 
@@ -323,7 +350,7 @@ size_t st_tls_feed(struct st_tls *tls, const void *data, size_t len) {
 
   if (len > INT_MAX)
     len = INT_MAX;
-  if (len == 0)
+  if (len == 0 || ensure_pair(tls) != 0)
     return 0;
   n = BIO_write(tls->net, data, (int)len);
   return n > 0 ? (size_t)n : 0;
@@ -331,7 +358,13 @@ size_t st_tls_feed(struct st_tls *tls, const void *data, size_t len) {
 
 
 size_t st_tls_feed_space(struct st_tls *tls, char **buf) {
-  int n = BIO_nwrite0(tls->net, buf);
+  int n;
+
+  if (ensure_pair(tls) != 0) {
+    *buf = NULL;
+    return 0;
+  }
+  n = BIO_nwrite0(tls->net, buf);
 
   return n > 0 ? (size_t)n : 0;
 }
@@ -340,14 +373,14 @@ size_t st_tls_feed_space(struct st_tls *tls, char **buf) {
 void st_tls_feed_commit(struct st_tls *tls, size_t n) {
   char *buf;
 
-  if (n > 0)
+  if (n > 0 && tls->net != NULL)
     BIO_nwrite(tls->net, &buf, (int)n);
 }
 
 
 size_t st_tls_out(struct st_tls *tls, const char **data) {
   char *buf = NULL;
-  int n = BIO_nread0(tls->net, &buf);
+  int n = tls->net != NULL ? BIO_nread0(tls->net, &buf) : 0;
 
   if (n <= 0) {
     *data = NULL;
@@ -361,13 +394,13 @@ size_t st_tls_out(struct st_tls *tls, const char **data) {
 void st_tls_out_consume(struct st_tls *tls, size_t n) {
   char *buf;
 
-  if (n > 0)
+  if (n > 0 && tls->net != NULL)
     BIO_nread(tls->net, &buf, (int)n);
 }
 
 
 size_t st_tls_out_pending(const struct st_tls *tls) {
-  return BIO_ctrl_pending(tls->net);
+  return tls->net != NULL ? BIO_ctrl_pending(tls->net) : 0;
 }
 
 
@@ -423,6 +456,8 @@ int st_tls_handshake(struct st_tls *tls, char *err, size_t errlen) {
 
   if (tls->handshake_done)
     return ST_TLS_DONE;
+  if (ensure_pair(tls) != 0)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
   ERR_clear_error();
   r = SSL_do_handshake(tls->ssl);
   if (r == 1) {
@@ -444,6 +479,8 @@ int st_tls_read(struct st_tls *tls, void *buf, size_t len, size_t *nread,
   int r, ssl_err;
 
   *nread = 0;
+  if (ensure_pair(tls) != 0)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
   ERR_clear_error();
   r = SSL_read_ex(tls->ssl, buf, len, &n);
   if (!tls->handshake_done && SSL_is_init_finished(tls->ssl))
@@ -480,6 +517,8 @@ int st_tls_write(struct st_tls *tls, const void *data, size_t len,
   if (!tls->handshake_done)
     return st_seterr(err, errlen, ST_ETLS, "TLS write before the "
                      "handshake completed");
+  if (ensure_pair(tls) != 0)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
   ERR_clear_error();
   while (total < len) {
     size_t space = BIO_ctrl_get_write_guarantee(SSL_get_wbio(tls->ssl));
@@ -514,6 +553,8 @@ int st_tls_shutdown(struct st_tls *tls, char *err, size_t errlen) {
 
   if (!tls->handshake_done)
     return 0;
+  if (ensure_pair(tls) != 0)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
   ERR_clear_error();
   r = SSL_shutdown(tls->ssl);
   if (r >= 0)
