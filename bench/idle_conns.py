@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Opens many keep-alive HTTPS connections through a proxy, makes one
-request on each, leaves them all open and idle, and reports the proxy's
-memory while they are held.
+"""Opens many keep-alive connections through a proxy, makes one request on
+each, leaves them all open and idle, and reports the proxy's memory while
+they are held.
 
-Each connection sends CONNECT ORIGIN to the proxy, completes TLS (without
-verifying the certificate) and fetches PATH with HTTP/1.1 keep-alive.
+With SCHEME https, each connection sends CONNECT to the origin, completes
+TLS (without verifying the certificate) and fetches PATH with HTTP/1.1
+keep-alive. With http, it sends GET http://127.0.0.1:ORIGIN_PORT/PATH to
+the proxy.
 Once every connection is idle, the script waits SETTLE seconds and prints
 one line of key=value pairs:
 
@@ -13,7 +15,7 @@ one line of key=value pairs:
 rss_kb is VmRSS of process PID with the connections held, and hwm_kb its
 VmHWM (peak) so far, both from /proc/PID/status.
 
-Usage: idle_conns.py PROXY_PORT ORIGIN_PORT PATH COUNT PID [SETTLE]
+Usage: idle_conns.py SCHEME PROXY_PORT ORIGIN_PORT PATH COUNT PID [SETTLE]
 """
 
 import http.client
@@ -32,11 +34,12 @@ def status_kb(pid, field):
 
 
 def main():
-    if len(sys.argv) not in (6, 7):
+    if len(sys.argv) not in (7, 8) or sys.argv[1] not in ("http", "https"):
         sys.exit(__doc__)
-    proxy_port, origin_port = int(sys.argv[1]), int(sys.argv[2])
-    path, count, pid = sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-    settle = float(sys.argv[6]) if len(sys.argv) == 7 else 2.0
+    scheme = sys.argv[1]
+    proxy_port, origin_port = int(sys.argv[2]), int(sys.argv[3])
+    path, count, pid = sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+    settle = float(sys.argv[7]) if len(sys.argv) == 8 else 2.0
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -46,11 +49,17 @@ def main():
 
     conns, failed = [], 0
     for _ in range(count):
-        conn = http.client.HTTPSConnection("127.0.0.1", proxy_port,
-                                           timeout=30, context=context)
-        conn.set_tunnel("127.0.0.1", origin_port)
+        if scheme == "https":
+            conn = http.client.HTTPSConnection("127.0.0.1", proxy_port,
+                                               timeout=30, context=context)
+            conn.set_tunnel("127.0.0.1", origin_port)
+            target = path
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", proxy_port,
+                                              timeout=30)
+            target = "http://127.0.0.1:%d%s" % (origin_port, path)
         try:
-            conn.request("GET", path)
+            conn.request("GET", target)
             response = conn.getresponse()
             response.read()
             if response.status != 200:

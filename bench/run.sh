@@ -61,14 +61,15 @@ LOAD_CPU=1
 ALL_CONTENDERS="direct mitmdump mitmdump-record strat-record strat-norecord"
 # name:kind:scheme:path:concurrency:requests:cap_seconds:proxy_cpu
 ALL_CASES="
-https-page-c50:hey:https:/search.html:50:20000:90:$PROXY_CPU
+https-page-c50:hey:https:/search.html:50:10000:90:$PROXY_CPU
 https-page-c1:hey:https:/search.html:1:3000:60:$LOAD_CPU
-http-page-c50:hey:http:/search.html:50:20000:90:$PROXY_CPU
-https-json-c50:hey:https:/data.json:50:20000:90:$PROXY_CPU
+http-page-c50:hey:http:/search.html:50:10000:90:$PROXY_CPU
+https-json-c50:hey:https:/data.json:50:10000:90:$PROXY_CPU
 https-blob-c50:hey:https:/blob.bin:50:1000:120:$PROXY_CPU
 tls-new-same-host:curl:https:/data.json:1:300:120:$LOAD_CPU
 tls-new-fresh-host:curl:https:/data.json:1:300:120:$LOAD_CPU
-idle-1000:idle:https:/data.json:1000:1000:180:$PROXY_CPU
+idle-https-1000:idle:https:/data.json:1000:1000:180:$PROXY_CPU
+idle-http-1000:idle:http:/data.json:1000:1000:180:$PROXY_CPU
 "
 if [ "$QUICK" = 1 ]; then
   ALL_CASES=$(printf '%s\n' "$ALL_CASES" | awk -F: 'NF == 8 {
@@ -291,9 +292,10 @@ run_curl() {
 
 # Holds idle keep-alive connections; prints "0 0 0 ok errors rss_kb".
 run_idle() {
-  local contender=$1 path=$2 count=$3 out
-  out=$(taskset -c "$LOAD_CPU" "$PY" "$BENCH/idle_conns.py" "$PROXY_PORT" \
-    "$HTTPS_PORT" "$path" "$count" "$PROXY_PID" 2)
+  local contender=$1 scheme=$2 path=$3 count=$4 port=$HTTP_PORT out
+  [ "$scheme" = https ] && port=$HTTPS_PORT
+  out=$(taskset -c "$LOAD_CPU" "$PY" "$BENCH/idle_conns.py" "$scheme" \
+    "$PROXY_PORT" "$port" "$path" "$count" "$PROXY_PID" 2)
   echo "$out" | awk '{
     for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
     printf "0 0 0 %d %d %d\n", v["opened"], v["failed"], v["rss_kb"] }'
@@ -330,7 +332,7 @@ EOF
           fresh=0
           case "$case" in *fresh*) fresh=1 ;; esac
           line=$(run_curl "$contender" "$fresh" "$path" "$requests" "$cap") ;;
-        idle) line=$(run_idle "$contender" "$path" "$conc") ;;
+        idle) line=$(run_idle "$contender" "$scheme" "$path" "$conc") ;;
       esac
       read -r rps p50 p99 ok errors rss <<EOF
 $line
