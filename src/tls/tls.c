@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -158,6 +159,38 @@ int st_tls_server_ctx_new(struct st_ca *ca, struct st_tls_ctx **out,
 }
 
 
+/* Trusts the system CA store as SSL_CTX_set_default_verify_paths() does
+ * (the default file and hashed folder, or SSL_CERT_FILE and SSL_CERT_DIR),
+ * without the OSSL_STORE folder loader that OpenSSL 3.0 adds there. That
+ * loader lists the whole folder on every issuer lookup that misses, four
+ * getdents64 calls per handshake with /etc/ssl/certs, and its lookups
+ * find nothing that the hashed folder does not. Returns 1 on success. */
+static int load_system_store(SSL_CTX *ssl_ctx) {
+  const char *file = getenv(X509_get_default_cert_file_env());
+  const char *dir = getenv(X509_get_default_cert_dir_env());
+  X509_STORE *store = SSL_CTX_get_cert_store(ssl_ctx);
+  X509_LOOKUP *lookup;
+
+  if (file == NULL)
+    file = X509_get_default_cert_file();
+  if (dir == NULL)
+    dir = X509_get_default_cert_dir();
+  lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+  if (lookup == NULL)
+    return 0;
+  /* A missing bundle file is not an error, as with the default paths. */
+  if (access(file, R_OK) == 0 &&
+      X509_LOOKUP_load_file(lookup, file, X509_FILETYPE_PEM) != 1)
+    return 0;
+  lookup = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
+  if (lookup == NULL ||
+      X509_LOOKUP_add_dir(lookup, dir, X509_FILETYPE_PEM) != 1)
+    return 0;
+  ERR_clear_error();
+  return 1;
+}
+
+
 int st_tls_client_ctx_new(int verify, const char *extra_ca_file,
                           struct st_tls_ctx **out, char *err,
                           size_t errlen) {
@@ -172,7 +205,7 @@ int st_tls_client_ctx_new(int verify, const char *extra_ca_file,
                        "context failed");
     goto fail;
   }
-  if (SSL_CTX_set_default_verify_paths(ctx->ssl_ctx) != 1) {
+  if (load_system_store(ctx->ssl_ctx) != 1) {
     rc = st__tls_error(err, errlen, ST_ETLS, "loading the system CA store "
                        "failed");
     goto fail;
