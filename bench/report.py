@@ -60,7 +60,8 @@ def load_proxy(path):
     with open(path) as f:
         for row in csv.DictReader(f, delimiter="\t"):
             for key in ("rps", "p50_ms", "p99_ms", "ok", "errors",
-                        "cpu_ms_per_req", "hwm_kb", "rss_kb"):
+                        "cpu_ms_per_req", "hwm_kb", "rss_kb", "sent",
+                        "recorded"):
                 row[key] = number(row.get(key))
             data.setdefault(row["case"], {}).setdefault(
                 row["contender"], {})[row["rep"]] = row
@@ -97,13 +98,18 @@ def proxy_table(case, case_data):
                 fmt(kb_to_mb(stat(case_data, c, "hwm_kb")), 1, " MB")))
         return lines + [""]
     lines += ["| contender | req/s | vs direct | vs mitmdump | p50 | p99 | "
-              "errors | proxy CPU per request | vs mitmdump | peak RSS |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "errors | proxy CPU per request | vs mitmdump | peak RSS | "
+              "flows recorded |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c in CONTENDERS:
         if c not in case_data:
             continue
         errors = sum(row["errors"] or 0 for row in case_data[c].values())
-        lines.append("| %s | %s | %s | %s | %s | %s | %d | %s | %s | %s |" % (
+        recorded = median([row["recorded"] / row["sent"]
+                           for row in case_data[c].values()
+                           if row["recorded"] is not None and row["sent"]])
+        lines.append("| %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s "
+                     "|" % (
             c, fmt(stat(case_data, c, "rps"), 0),
             fmt(ratio_median(case_data, c, "direct", "rps"), 2, "×"),
             fmt(ratio_median(case_data, c, "mitmdump", "rps"), 2, "×"),
@@ -113,7 +119,8 @@ def proxy_table(case, case_data):
             fmt(stat(case_data, c, "cpu_ms_per_req"), 3, " ms"),
             fmt(ratio_median(case_data, c, "mitmdump", "cpu_ms_per_req"), 3,
                 "×"),
-            fmt(kb_to_mb(stat(case_data, c, "hwm_kb")), 1, " MB")))
+            fmt(kb_to_mb(stat(case_data, c, "hwm_kb")), 1, " MB"),
+            "" if recorded is None else fmt(recorded * 100, 1, "%")))
     return lines + [""]
 
 

@@ -310,7 +310,7 @@ selected() {  # list item
 }
 
 RAW=$RESULTS/proxy.tsv
-printf 'rep\tcase\tcontender\trps\tp50_ms\tp99_ms\tok\terrors\tcpu_ms_per_req\thwm_kb\trss_kb\n' >"$RAW"
+printf 'rep\tcase\tcontender\trps\tp50_ms\tp99_ms\tok\terrors\tcpu_ms_per_req\thwm_kb\trss_kb\tsent\trecorded\n' >"$RAW"
 RUN_ID=$(date +%s)
 
 for rep in $(seq 1 "$REPS"); do
@@ -344,11 +344,24 @@ EOF
         [ "${ok:-0}" -gt 0 ] && cpu_per_req=$(awk -v a="$after" -v b="$before" -v n="$ok" 'BEGIN { printf "%.4f", (a - b) / n }')
         [ "$kind" = idle ] && cpu_per_req=""
       fi
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$case" \
-        "$contender" "$rps" "$p50" "$p99" "$ok" "$errors" "$cpu_per_req" \
-        "$hwm" "${rss:-}" >>"$RAW"
-      log "rep $rep $case $contender: $rps req/s p50 ${p50} ms errors $errors cpu/req ${cpu_per_req:-} ms hwm ${hwm:-} kB ${rss:+rss $rss kB}"
       stop_contender
+      # Flows in the recorders' files once they stopped, against the
+      # requests sent (the warm-up included), so a recorder that drops
+      # flows under load shows it.
+      recorded="" sent=""
+      case "$contender" in
+        strat-record) db=$WORK/proxy-data/probe.db ;;
+        mitmdump-record) db=$WORK/mitm-probe.db ;;
+        *) db="" ;;
+      esac
+      if [ -n "$db" ] && [ "$kind" = hey ] && [ -f "$db" ]; then
+        recorded=$(sqlite3 "$db" 'SELECT count(*) FROM flows' 2>/dev/null)
+        sent=$(( ok + errors + (conc * 4 > 200 ? conc * 4 : 200) ))
+      fi
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$case" \
+        "$contender" "$rps" "$p50" "$p99" "$ok" "$errors" "$cpu_per_req" \
+        "$hwm" "${rss:-}" "$sent" "$recorded" >>"$RAW"
+      log "rep $rep $case $contender: $rps req/s p50 ${p50} ms errors $errors cpu/req ${cpu_per_req:-} ms hwm ${hwm:-} kB ${rss:+rss $rss kB }${recorded:+recorded $recorded of $sent}"
     done
   done
 done
