@@ -35,8 +35,8 @@ static const struct st_cli_command version_command = {
 static const struct st_cli_command *const commands[] = {
   &st_cli_cmd_run, &st_cli_cmd_proxy, &st_cli_cmd_extract, &st_cli_cmd_lua,
   &st_cli_cmd_repl, &st_cli_cmd_inspect, &st_cli_cmd_capture,
-  &st_cli_cmd_sample, &st_cli_cmd_browser, &st_cli_cmd_ca, &version_command,
-  NULL,
+  &st_cli_cmd_sample, &st_cli_cmd_browser, &st_cli_cmd_ca,
+  &st_cli_cmd_dashboard, &version_command, NULL,
 };
 
 

@@ -69,5 +69,6 @@ extern const struct st_cli_command st_cli_cmd_inspect;
 extern const struct st_cli_command st_cli_cmd_capture;
 extern const struct st_cli_command st_cli_cmd_sample;
 extern const struct st_cli_command st_cli_cmd_browser;
+extern const struct st_cli_command st_cli_cmd_dashboard;
 
 #endif

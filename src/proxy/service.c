@@ -47,6 +47,24 @@ static int make_dir(const char *path, char *err, size_t errlen) {
 }
 
 
+/* The dashboard reads what the writer and the pipeline produce, with its
+ * own read-only connections, and shows the CA certificate. */
+static int start_dashboard(struct st_service *svc,
+                           const struct st_config *cfg, char *err,
+                           size_t errlen) {
+  struct st_web_options web_opts;
+
+  memset(&web_opts, 0, sizeof(web_opts));
+  web_opts.listen = cfg->dashboard_listen;
+  web_opts.kb_path = cfg->kb_path;
+  web_opts.probe_path = cfg->probe_path;
+  web_opts.pipeline = svc->pipeline;
+  if (svc->ca != NULL)
+    web_opts.ca_pem = st_ca_cert_pem(svc->ca, &web_opts.ca_pem_len);
+  return st_web_start(&svc->web, &web_opts, err, errlen);
+}
+
+
 int st_service_start(struct st_service *svc, const struct st_config *cfg,
                      const struct st_service_options *opts, char *err,
                      size_t errlen) {
@@ -107,6 +125,11 @@ int st_service_start(struct st_service *svc, const struct st_config *cfg,
   svc->sigterm.data = svc;
   uv_signal_start(&svc->sigint, on_signal, SIGINT);
   uv_signal_start(&svc->sigterm, on_signal, SIGTERM);
+  if (opts->dashboard) {
+    rc = start_dashboard(svc, cfg, err, errlen);
+    if (rc != 0)
+      return rc;
+  }
   st_log_info("proxy", "listening on %s (recording %s, HTTPS %s%s)",
               st_proxy_address(svc->proxy),
               svc->writer ? cfg->probe_path : "off",
@@ -148,6 +171,8 @@ void st_service_cleanup(struct st_service *svc) {
     svc->loop_ready = 0;
   }
   st_proxy_free(&svc->proxy);
+  /* Before the pipeline, whose counters the dashboard reads. */
+  st_web_stop(&svc->web);
   st_pipeline_stop(&svc->pipeline);
   if (svc->writer != NULL) {
     st_writer_flush(svc->writer);

@@ -12,6 +12,7 @@
 #include "proxy/proxy.h"
 #include "store/writer.h"
 #include "tls/ca.h"
+#include "web/web.h"
 
 struct st_service_options {
   const char *listen;       /* overrides proxy.listen when not NULL */
@@ -30,6 +31,7 @@ struct st_service {
   struct st_writer *writer;  /* NULL without recording */
   struct st_pipeline *pipeline;  /* NULL without recording or pipeline */
   struct st_proxy *proxy;
+  struct st_web *web;        /* NULL without the dashboard */
   uv_signal_t sigint;
   uv_signal_t sigterm;
   int loop_ready;
@@ -43,7 +45,7 @@ void st_service_defaults(struct st_service_options *opts,
                          const struct st_config *cfg);
 
 /* Creates data_dir, opens the CA, starts the writer on cfg->probe_path, the
- * pipeline and the proxy on the loop. Returns 0, or a negative code with one line in
+ * pipeline, the proxy on the loop and the dashboard on its own thread. Returns 0, or a negative code with one line in
  * err; st_service_cleanup() must be called either way. */
 int st_service_start(struct st_service *svc, const struct st_config *cfg,
                      const struct st_service_options *opts, char *err,
@@ -52,8 +54,8 @@ int st_service_start(struct st_service *svc, const struct st_config *cfg,
 /* Runs the loop until SIGINT or SIGTERM, then closes the proxy. */
 void st_service_run(struct st_service *svc);
 
-/* Stops the pipeline, flushes and stops the writer (nothing queued is
- * lost), frees the CA and closes the loop. */
+/* Stops the dashboard and the pipeline, flushes and stops the writer
+ * (nothing queued is lost), frees the CA and closes the loop. */
 void st_service_cleanup(struct st_service *svc);
 
 /* Starts, runs and cleans up the service, logging a failure to start.

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# A researcher adds a page by dropping a Lua file into the pages folder of
+# a running `stratosphere dashboard`. The page is served on the next
+# request, appears in the menu and the API, and changes when the file
+# changes. A mistake in it shows an error page with the file and line, and
+# the other pages keep working.
+set -u
+bin=$(realpath "${1:?usage: dashboard_dropin.sh BINARY}")
+tmp=$(mktemp -d)
+# shellcheck source=tests/e2e/dashboard_lib.bash
+. "$(dirname "$0")/dashboard_lib.bash"
+trap dashboard_cleanup EXIT
+
+cp -r "$(dirname "$0")/../../lua/webapps" "$tmp/pages"
+kb_schema "$tmp/kb.db"
+sqlite3 "$tmp/kb.db" "INSERT INTO entities VALUES ('n1', 'notes/note',
+  '{\"text\":\"remember the milk\"}', NULL, '2024-05-01 10:00:00.000000')"
+start_dashboard --pages "$tmp/pages" --kb "$tmp/kb.db" \
+  --probe "$tmp/probe.db" || exit 1
+
+status() {
+  curl -s -o "$tmp/body" -w '%{http_code}' "$base$1"
+}
+
+[ "$(status /notes)" = 404 ] || fail "/notes exists before the file"
+
+cat > "$tmp/pages/notes.lua" <<'LUA'
+-- Notes: every notes/note entity.
+local web = require "stratosphere.web"
+local template = require "stratosphere.template"
+
+local VIEW = template.must([[
+<ul>{% for _, n in ipairs(notes) do %}<li>{{ n }}</li>{% end %}</ul>
+]], "notes.lua")
+
+return {
+  title = "Notes",
+  menu = 15,
+  data = function(req)
+    local notes = web.array()
+    for _, row in ipairs(web.sql(web.db("kb"), "SELECT data FROM entities "
+                                 .. "WHERE type = 'notes/note'")) do
+      notes[#notes + 1] = web.decode_json(row.data).text
+    end
+    return { notes = notes }
+  end,
+  render = function(req, data)
+    return web.layout(req, "Notes", VIEW(data))
+  end,
+}
+LUA
+
+[ "$(status /notes)" = 200 ] || fail "/notes is not served after the drop"
+grep -q "<li>remember the milk</li>" "$tmp/body" ||
+  fail "/notes does not show the note: $(cat "$tmp/body")"
+[ "$(status /)" = 200 ] || fail "the home page failed"
+grep -q 'href="/notes">Notes</a>' "$tmp/body" ||
+  fail "the menu does not list the new page"
+[ "$(status /api/notes)" = 200 ] || fail "/api/notes failed"
+grep -qF '{"notes":["remember the milk"]}' "$tmp/body" ||
+  fail "/api/notes: $(cat "$tmp/body")"
+
+sed -i 's/<li>/<li class="note">/' "$tmp/pages/notes.lua"
+[ "$(status /notes)" = 200 ] || fail "/notes failed after the edit"
+grep -q '<li class="note">remember the milk</li>' "$tmp/body" ||
+  fail "the edit did not take effect"
+
+# Line 16 now indexes a nil value.
+sed -i 's/web.decode_json(row.data).text/web.decode_json(row.data).x.y/' \
+  "$tmp/pages/notes.lua"
+[ "$(status /notes)" = 500 ] || fail "a broken page did not give 500"
+grep -q "notes.lua:16: attempt to index a nil value" "$tmp/body" ||
+  fail "the error page does not name the file and line: $(cat "$tmp/body")"
+[ "$(status /flows)" = 503 ] || fail "another page changed: /flows"
+grep -q "cannot open flow store" "$tmp/body" ||
+  fail "/flows without probe.db: $(cat "$tmp/body")"
+[ "$(status /entities)" = 200 ] || fail "another page broke: /entities"
+
+rm "$tmp/pages/notes.lua"
+[ "$(status /notes)" = 404 ] || fail "/notes is still served after removal"
+grep -q "dashboard listening on http://127.0.0.1:$port/" \
+  "$tmp/dashboard.log" || fail "the start is not logged"
+grep -q "page=notes: request failed: .*notes.lua:16:" "$tmp/dashboard.log" ||
+  fail "the page error is not logged"
+
+[ "$failures" -eq 0 ] || exit 1
+echo "ok"
