@@ -77,12 +77,14 @@ def main():
     count = int(sys.argv[2]) if len(sys.argv) == 3 else 20000
     if os.path.exists(path):
         os.remove(path)
+
     rnd = random.Random(20000)
     db = sqlite3.connect(path)
     create(db)
     request_headers = json.dumps({"accept": "*/*",
                                   "user-agent": "Mozilla/5.0 (X11; Linux)"})
     rows = []
+
     for i in range(1, count + 1):
         seconds = i * 0.05
         ts = "2024-05-06 %02d:%02d:%02d.%06d" % (
@@ -106,6 +108,7 @@ def main():
             db.executemany("INSERT INTO flows VALUES (%s)"
                            % ",".join("?" * COLUMNS), rows)
             rows = []
+
     if rows:
         db.executemany("INSERT INTO flows VALUES (%s)"
                        % ",".join("?" * COLUMNS), rows)

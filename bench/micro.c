@@ -1,7 +1,8 @@
-/* Micro-benchmarks of single components, for the figures that the unit
- * tests used to time: leaf certificates (fresh and cached hosts), full
- * in-memory TLS handshakes to new hosts, and inserting and scanning
- * 20,000 flows in a flow store. Built only with -DST_BENCH=ON:
+/* Micro-benchmarks of single components, kept out of the unit tests so
+ * that a busy machine cannot fail them: leaf certificates (fresh and
+ * cached hosts), full in-memory TLS handshakes to new hosts, and inserting
+ * and scanning 20,000 flows in a flow store. Built only with
+ * -DST_BENCH=ON:
  *
  *   scripts/build.sh build -DST_BENCH=ON && build/st_micro [DIR]
  *
@@ -29,8 +30,8 @@ static double now_seconds(void) {
 }
 
 
-static void die(const char *what, const char *err) {
-  fprintf(stderr, "st_micro: %s: %s\n", what, err);
+static void die(const char *operation, const char *err) {
+  fprintf(stderr, "st_micro: %s failed: %s\n", operation, err);
   exit(1);
 }
 

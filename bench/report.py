@@ -134,32 +134,46 @@ def load_pipeline(path):
         with open(path) as f:
             for row in csv.DictReader(f, delimiter="\t"):
                 row["seconds"] = number(row["seconds"])
+                row["processing"] = number(row.get("processing"))
                 rows.append(row)
     return rows
 
 
 def pipeline_summary(rows):
-    """Returns {input: {"flows": n, impl: median seconds}} in input order."""
+    """Returns {input: {"flows": n, (impl, key): median seconds}} in input
+    order, with key "seconds" (whole command) or "processing"."""
     out = {}
     for row in rows:
         entry = out.setdefault(row["input"], {"flows": row["flows"]})
-        entry.setdefault(row["implementation"], []).append(row["seconds"])
+        for key in ("seconds", "processing"):
+            entry.setdefault((row["implementation"], key), []).append(
+                row[key])
     for entry in out.values():
-        for impl in ("stratosphere", "python-reference"):
-            if impl in entry:
-                entry[impl] = median(entry[impl])
+        for key, values in entry.items():
+            if key != "flows":
+                entry[key] = median(values)
     return out
+
+
+def speedup(entry, key):
+    ours = entry.get(("stratosphere", key))
+    ref = entry.get(("python-reference", key))
+    return ref / ours if ours and ref else None
 
 
 def pipeline_table(summary):
     lines = ["| input | flows | `stratosphere extract` | Python reference "
-             "| speed-up |", "|---|---:|---:|---:|---:|"]
+             "| speed-up | processing only: stratosphere | Python | "
+             "speed-up |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, entry in summary.items():
-        ours, ref = entry.get("stratosphere"), entry.get("python-reference")
-        speedup = ref / ours if ours and ref else None
-        lines.append("| %s | %s | %s | %s | %s |" % (
-            name, entry["flows"], fmt(ours, 3, " s"), fmt(ref, 3, " s"),
-            fmt(speedup, 0, "×")))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, entry["flows"],
+            fmt(entry.get(("stratosphere", "seconds")), 3, " s"),
+            fmt(entry.get(("python-reference", "seconds")), 3, " s"),
+            fmt(speedup(entry, "seconds"), 0, "×"),
+            fmt(entry.get(("stratosphere", "processing")), 3, " s"),
+            fmt(entry.get(("python-reference", "processing")), 3, " s"),
+            fmt(speedup(entry, "processing"), 0, "×")))
     return lines + [""]
 
 
@@ -185,10 +199,6 @@ def targets(proxy, summary):
 
     def times(v):
         return fmt(v, 2, "×")
-
-    def speedup(entry):
-        ours, ref = entry.get("stratosphere"), entry.get("python-reference")
-        return ref / ours if ours and ref else None
 
     lines = ["| target | measured (median) | |", "|---|---:|---|"]
     lines.append(check("HTTPS 60 KB c50, recording: ≥ 10× mitmdump's req/s",
@@ -229,15 +239,18 @@ def targets(proxy, summary):
                        ratio_median(page, "strat-record", "strat-norecord",
                                     "rps"),
                        0.85, True, times))
-    lines.append(check("pipeline, search-google.db: ≥ 50× the Python "
-                       "reference", speedup(google), 50, True,
-                       lambda v: fmt(v, 0, "×")))
-    lines.append(check("pipeline, synthetic probe.db: ≥ 50× the Python "
-                       "reference", speedup(synth), 50, True,
-                       lambda v: fmt(v, 0, "×")))
-    lines.append(check("pipeline, synthetic probe.db of %s flows: < 2 s"
-                       % synth.get("flows", "20000"),
-                       synth.get("stratosphere"), 2.0, False,
+    for label, entry in (("search-google.db", google),
+                         ("synthetic probe.db", synth)):
+        lines.append(check("pipeline, %s, whole command: ≥ 50× the Python "
+                           "reference" % label, speedup(entry, "seconds"),
+                           50, True, lambda v: fmt(v, 0, "×")))
+        lines.append(check("pipeline, %s, processing only: ≥ 50× the "
+                           "Python reference" % label,
+                           speedup(entry, "processing"), 50, True,
+                           lambda v: fmt(v, 0, "×")))
+    lines.append(check("pipeline, synthetic probe.db of %s flows: < 2 s "
+                       "(whole command)" % synth.get("flows", "20000"),
+                       synth.get(("stratosphere", "seconds")), 2.0, False,
                        lambda v: fmt(v, 2, " s")))
     return lines + [""]
 
