@@ -154,6 +154,10 @@ int st_tls_server_ctx_new(struct st_ca *ca, struct st_tls_ctx **out,
    * OpenSSL from rejecting resumption for lack of one. */
   SSL_CTX_set_session_id_context(ctx->ssl_ctx, session_id_context,
                                  sizeof(session_id_context) - 1);
+  /* One TLS 1.3 ticket per handshake instead of OpenSSL's two: a client
+   * resumes with one, and each ticket costs an encoded, encrypted
+   * session. */
+  SSL_CTX_set_num_tickets(ctx->ssl_ctx, 1);
   *out = ctx;
   return 0;
 }
