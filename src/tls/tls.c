@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,9 +36,22 @@ static const unsigned char alpn_protos[] = "\x08http/1.1";
 #define RECORD_PLAINTEXT_MAX 16384
 #define RECORD_OVERHEAD_MAX 256
 
+/* Origins whose last TLS session the client side keeps for resumption. */
+#define SESSION_CACHE_MAX 64
+
+/* A session to resume with an origin, keyed by the host it was made for
+ * (normalized, as in struct st_tls). */
+struct cached_session {
+  char host[ST__HOST_BUF];
+  SSL_SESSION *session;  /* NULL when the slot is free */
+  uint64_t used;         /* ctx->clock when last stored or taken */
+};
+
 struct st_tls_ctx {
   SSL_CTX *ssl_ctx;
   struct st_ca *ca;  /* server side only, borrowed */
+  struct cached_session sessions[SESSION_CACHE_MAX];  /* client side */
+  uint64_t clock;
 };
 
 struct st_tls {
@@ -163,6 +177,59 @@ int st_tls_server_ctx_new(struct st_ca *ca, struct st_tls_ctx **out,
 }
 
 
+/* Keeps the newest session of each origin so that the next connection to
+ * it resumes: the origin then skips sending and the proxy skips parsing
+ * and verifying its certificate chain. OpenSSL calls this for each new
+ * session (a TLS 1.3 ticket, or a TLS 1.2 session) once the handshake
+ * verified the certificate. The cache stores a copy, because OpenSSL
+ * marks the original not resumable when its connection ends without a
+ * close_notify, as origins often close it. Returns 0: the caller keeps
+ * its reference. */
+static int new_session_cb(SSL *ssl, SSL_SESSION *session) {
+  struct st_tls *tls = SSL_get_app_data(ssl);
+  struct st_tls_ctx *ctx = tls->ctx;
+  struct cached_session *slot = &ctx->sessions[0];
+  SSL_SESSION *copy;
+
+  for (size_t i = 0; i < SESSION_CACHE_MAX; i++) {
+    struct cached_session *c = &ctx->sessions[i];
+
+    if (c->session != NULL && strcmp(c->host, tls->host) == 0) {
+      slot = c;
+      break;
+    }
+    if (c->session == NULL ||
+        (slot->session != NULL && c->used < slot->used))
+      slot = c;
+  }
+  copy = SSL_SESSION_dup(session);
+  if (copy == NULL)
+    return 0;
+  SSL_SESSION_free(slot->session);
+  snprintf(slot->host, sizeof(slot->host), "%s", tls->host);
+  slot->session = copy;
+  slot->used = ++ctx->clock;
+  return 0;
+}
+
+
+/* Offers the cached session of tls's host, if any, for resumption. */
+static void offer_session(struct st_tls *tls) {
+  struct st_tls_ctx *ctx = tls->ctx;
+
+  for (size_t i = 0; i < SESSION_CACHE_MAX; i++) {
+    struct cached_session *c = &ctx->sessions[i];
+
+    if (c->session == NULL || strcmp(c->host, tls->host) != 0)
+      continue;
+    if (SSL_SESSION_is_resumable(c->session) &&
+        SSL_set_session(tls->ssl, c->session) == 1)
+      c->used = ++ctx->clock;
+    return;
+  }
+}
+
+
 /* Trusts the system CA store as SSL_CTX_set_default_verify_paths() does
  * (the default file and hashed folder, or SSL_CERT_FILE and SSL_CERT_DIR),
  * without the OSSL_STORE folder loader that OpenSSL 3.0 adds there. That
@@ -234,6 +301,10 @@ int st_tls_client_ctx_new(int verify, const char *extra_ca_file,
   }
   SSL_CTX_set_verify(ctx->ssl_ctx,
                      verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+  SSL_CTX_set_session_cache_mode(ctx->ssl_ctx,
+                                 SSL_SESS_CACHE_CLIENT |
+                                     SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx->ssl_ctx, new_session_cb);
   *out = ctx;
   return 0;
 
@@ -248,6 +319,8 @@ void st_tls_ctx_free(struct st_tls_ctx **ctxp) {
 
   if (ctx == NULL)
     return;
+  for (size_t i = 0; i < SESSION_CACHE_MAX; i++)
+    SSL_SESSION_free(ctx->sessions[i].session);
   SSL_CTX_free(ctx->ssl_ctx);
   st_free(ctx);
   *ctxp = NULL;
@@ -361,6 +434,7 @@ int st_tls_client_new(struct st_tls_ctx *ctx, const char *host,
     return st__tls_error(err, errlen, ST_ETLS, "setting the server name "
                          "%s failed", host);
   }
+  offer_session(tls);
   SSL_set_connect_state(tls->ssl);
   *out = tls;
   return 0;
