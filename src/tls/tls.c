@@ -681,6 +681,11 @@ int st_tls_shutdown(struct st_tls *tls, char *err, size_t errlen) {
 /* ---- session facts ---- */
 
 
+int st_tls_resumed(const struct st_tls *tls) {
+  return tls->handshake_done && SSL_session_reused(tls->ssl);
+}
+
+
 int st_tls_handshake_done(const struct st_tls *tls) {
   return tls->handshake_done;
 }

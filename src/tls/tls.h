@@ -165,6 +165,11 @@ int st_tls_trim(struct st_tls *tls);
 /* Returns the number of ciphertext bytes waiting to be sent. */
 size_t st_tls_out_pending(const struct st_tls *tls);
 
+/* Returns 1 when the handshake resumed an earlier session, 0 otherwise.
+ * The client side offers the last session of the same host name, kept
+ * for up to 64 hosts per context. */
+int st_tls_resumed(const struct st_tls *tls);
+
 /* Returns 1 once the handshake is complete. */
 int st_tls_handshake_done(const struct st_tls *tls);
 

@@ -399,6 +399,44 @@ TEST(tls_handshake_new_hosts_issue_leaves) {
 }
 
 
+/* Runs a handshake to host and sends a few bytes from the server, which
+ * makes the client read the server's session tickets. Sets *resumed to
+ * whether the handshake resumed a session; it stays -1 when a check
+ * failed. */
+static void connect_and_read(const char *host, int *resumed) {
+  static const unsigned char hello[] = "hello";
+  char client_err[ST_ERRLEN], server_err[ST_ERRLEN];
+  struct st_tls *client = NULL, *server = NULL;
+  unsigned char out[16];
+
+  *resumed = -1;
+  ASSERT_INT_EQ(0, new_pair(client_ctx, host, host, &client, &server));
+  ASSERT_INT_EQ(0, handshake_pair(client, server, client_err, server_err));
+  ASSERT_INT_EQ(sizeof(hello), transfer(server, client, hello,
+                                        sizeof(hello), out, sizeof(out)));
+  ASSERT_INT_EQ(st_tls_resumed(client), st_tls_resumed(server));
+  *resumed = st_tls_resumed(client);
+  st_tls_free(&client);
+  st_tls_free(&server);
+}
+
+
+/* A second connection to the same host resumes the first one's session;
+ * another host gets a full handshake. */
+TEST(tls_client_resumes_same_host) {
+  int resumed;
+
+  connect_and_read("resume.example.test", &resumed);
+  ASSERT_INT_EQ(0, resumed);
+  connect_and_read("resume.example.test", &resumed);
+  ASSERT_INT_EQ(1, resumed);
+  connect_and_read("resume.example.test", &resumed);
+  ASSERT_INT_EQ(1, resumed);
+  connect_and_read("other-resume.example.test", &resumed);
+  ASSERT_INT_EQ(0, resumed);
+}
+
+
 TEST(tls_write_stops_when_ring_full) {
   enum { LEN = 256 * 1024 };
   struct st_tls *client = NULL, *server = NULL;
@@ -1075,6 +1113,7 @@ int main(void) {
     return 1;
 
   RUN(tls_handshake_sni_alpn);
+  RUN(tls_client_resumes_same_host);
   RUN(tls_no_sni_uses_connect_host);
   RUN(tls_connect_host_mismatch_fails);
   RUN(tls_invalid_sni_uses_connect_host);
