@@ -411,6 +411,9 @@ pipeline_case() {  # label probe flows python(0/1)
 }
 
 if [ "$PIPELINE" = 1 ]; then
+  # The recorders wrote gigabytes; let the kernel write them back first so
+  # that the pipeline's timings do not include that work.
+  sync
   if [ -d "$SAMPLES" ]; then
     for db in "$SAMPLES"/*.db; do
       name=$(basename "$db" .db)
