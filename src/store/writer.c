@@ -1,6 +1,7 @@
 #include "store/writer.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -57,6 +58,11 @@ struct st_writer {
   int stopping;
   int gathering;      /* the writer waits for a batch to fill */
   int flushing;       /* st_writer_flush() calls waiting */
+  size_t pending_bytes;  /* flows queued or in the batch being committed */
+  void (*drain_cb)(void *ud);
+  void *drain_ud;
+
+  atomic_int congested;  /* read without the lock */
   struct st_writer_stats stats;
 
   /* Writer thread only. */
@@ -67,6 +73,13 @@ struct st_writer {
 
 static const char *path_of(struct st_writer *writer) {
   return st_store_path(writer->store);
+}
+
+
+/* Returns the memory a queued flow holds, roughly: its bodies and a
+ * fixed allowance for headers and fields. */
+static size_t flow_bytes(const struct st_flow *flow) {
+  return flow->req_body_len + flow->resp_body_len + 1024;
 }
 
 
@@ -212,6 +225,7 @@ static void write_reports(struct st_writer *writer, uint64_t dropped,
  * and the next batch tries again. */
 static void commit_batch(struct st_writer *writer, size_t n) {
   char err[ST_ERRLEN];
+  size_t bytes = 0;
   int attempt = 0;
   int rc;
 
@@ -230,17 +244,27 @@ static void commit_batch(struct st_writer *writer, size_t n) {
   else
     note_failure(writer, n, err);
 
+  for (size_t i = 0; i < n; i++) {
+    bytes += flow_bytes(writer->batch[i]);
+    st_flow_free(&writer->batch[i]);
+  }
+
   pthread_mutex_lock(&writer->lock);
   if (rc == 0)
     writer->stats.committed += n;
   else
     writer->stats.failed += n;
   writer->finished += n;
+  writer->pending_bytes -= bytes;
+  if (atomic_load(&writer->congested) &&
+      writer->pending_bytes < ST_WRITER_DRAINED_BYTES &&
+      writer->count < ST_WRITER_QUEUE_MAX / 4) {
+    atomic_store(&writer->congested, 0);
+    if (writer->drain_cb != NULL)
+      writer->drain_cb(writer->drain_ud);
+  }
   pthread_cond_broadcast(&writer->done);
   pthread_mutex_unlock(&writer->lock);
-
-  for (size_t i = 0; i < n; i++)
-    st_flow_free(&writer->batch[i]);
 }
 
 
@@ -395,6 +419,10 @@ int st_writer_enqueue(struct st_writer *writer, struct st_flow *flow) {
     writer->queue[tail] = flow;
     writer->count++;
     writer->accepted++;
+    writer->pending_bytes += flow_bytes(flow);
+    if (writer->pending_bytes > ST_WRITER_CONGESTED_BYTES ||
+        writer->count > ST_WRITER_QUEUE_MAX / 2)
+      atomic_store(&writer->congested, 1);
     flow = NULL;
     /* While a batch gathers, only a full batch wakes the writer. */
     if (!writer->gathering || writer->count >= ST_WRITER_BATCH_MAX)
@@ -403,6 +431,20 @@ int st_writer_enqueue(struct st_writer *writer, struct st_flow *flow) {
   pthread_mutex_unlock(&writer->lock);
   st_flow_free(&flow);  /* a rejected flow; NULL when queued */
   return rc;
+}
+
+
+int st_writer_congested(struct st_writer *writer) {
+  return atomic_load(&writer->congested);
+}
+
+
+void st_writer_set_drain_cb(struct st_writer *writer, void (*cb)(void *ud),
+                            void *ud) {
+  pthread_mutex_lock(&writer->lock);
+  writer->drain_cb = cb;
+  writer->drain_ud = ud;
+  pthread_mutex_unlock(&writer->lock);
 }
 
 
