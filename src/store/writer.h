@@ -2,8 +2,10 @@
  * queue without waiting, and the writer commits them to probe.db in batched
  * transactions.
  *
- * Nothing queued is lost on st_writer_stop(); after a crash at most the
- * batch being committed is lost, and SQLite's WAL keeps the file valid.
+ * Nothing queued is lost on st_writer_stop(). After a crash of the
+ * process, flows still queued and the batch being committed are lost, and
+ * SQLite's WAL keeps the file valid. A power failure may also lose the
+ * batches committed since the last checkpoint (synchronous = NORMAL).
  * A batch that finds the file locked by another connection (a prune, a
  * VACUUM) is retried for about 30 s. A batch that fails otherwise (disk
  * full, I/O error) is lost and counted in `failed`, and the writer keeps
