@@ -13,11 +13,13 @@ return {
   log_level = "info",
 
   proxy = {
-    -- Address the proxy listens on, "host:port". Listening beyond
-    -- 127.0.0.1 requires user and password below.
+    -- Address the proxy listens on: "IP:PORT", "[IPv6]:PORT" or
+    -- "localhost:PORT". Listening beyond loopback requires user and
+    -- password below.
     listen = "127.0.0.1:8080",
 
     -- Proxy authentication (Basic); both nil by default, which means none.
+    -- Set both or neither.
     -- user = "researcher",
     -- password = "change me",
 
@@ -40,7 +42,8 @@ return {
   },
 
   dashboard = {
-    -- Address of the dashboard served by `stratosphere run`.
+    -- Address of the dashboard served by `stratosphere run`, in the same
+    -- forms as proxy.listen.
     listen = "127.0.0.1:8082",
   },
 
@@ -71,7 +74,8 @@ return {
   },
 
   pipeline = {
-    -- Seconds between two runs of the extractors over new flows.
+    -- Seconds between two runs of the extractors over new flows, at least
+    -- 0.1.
     interval = 10,
 
     -- Folder of extractor files (*.lua). A changed file is reloaded and

@@ -151,9 +151,10 @@ Probe.__index = Probe
 
 
 --- Creates a probe object over the flows file at path, opened read-only
--- on first use.
-function M.probe(path)
-  return setmetatable({ path = path }, Probe)
+-- on first use. hint, optional, is the advice added to the error when the
+-- file cannot be opened.
+function M.probe(path, hint)
+  return setmetatable({ path = path, hint = hint }, Probe)
 end
 
 
@@ -166,8 +167,9 @@ function Probe:handle()
   if self.db == nil then
     local h, err = db.open(self.path)
     if h == nil then
-      error(format("%s; record flows with 'stratosphere run' or give "
-                   .. "--probe FILE", err), 3)
+      -- An expected failure: the message, without a Lua position.
+      error(format("%s; %s", err, self.hint or "record flows with "
+                   .. "'stratosphere run' or give --probe FILE"), 0)
     end
     self.db = h
   end
@@ -291,7 +293,7 @@ function Kb:handle()
     local h, err = db.open(self.path)
     if h == nil then
       error(format("%s; run extractors with 'stratosphere extract' or give "
-                   .. "--kb FILE", err), 3)
+                   .. "--kb FILE", err), 0)
     end
     self.db = h
   end
@@ -617,7 +619,7 @@ Flows (probe.db, read-only):
               limit=, last=}      flow tables as extractors get them
   probe:flow(47)                  one flow table by rowid or id
   probe:sql("SELECT ... WHERE x = ?", value)
-Knowledge base (kb.db, read-only):
+Knowledge base (kb.db; these read it, run below writes into it):
   kb:types()                      counts by entity and relationship type
   kb:entities{type=, limit=}      newest entities
   kb:entity(id)                   one entity with its relationships
@@ -627,7 +629,7 @@ Extractors:
                                   run it over the flows into a scratch
                                   knowledge base and print what it adds
   run "extractors/google_search.lua"
-                                  the same into kb.db
+                                  the same, writing into kb.db
 Values print readably; printer.format(v, {depth = 8}) changes the limits.
 Files: probe %s, kb %s]]
 
@@ -691,6 +693,9 @@ local function run_extractor(file, probe_path, kb_path, opts)
   if counts.last_error then
     say("last error: %s", counts.last_error)
   end
+  if counts.last_declined then
+    say("last declined: %s", counts.last_declined)
+  end
   return counts
 end
 
@@ -698,9 +703,10 @@ end
 --- Installs probe, kb and the helpers as globals of env.
 -- opts.probe and opts.kb are file paths; opts.extractors is the folder
 -- try "name" looks in; opts.budget (seconds) and opts.memory (bytes) limit
--- each extractor run as in the pipeline.
+-- each extractor run as in the pipeline. opts.probe_hint, optional, is
+-- the advice added to the error when opts.probe cannot be opened.
 function M.install(env, opts)
-  local probe = M.probe(opts.probe)
+  local probe = M.probe(opts.probe, opts.probe_hint)
   local kb = M.kb(opts.kb)
   env.probe = probe
   env.kb = kb
@@ -813,6 +819,7 @@ function M.install(env, opts)
       end
     end
     local rows = setmetatable({}, { __name = "stratosphere.rows",
+      __tostring = printer.format,
       columns = { "rowid", "time", "request", "path", "kind", "bytes",
                   "hits" } })
     local best = {}
@@ -874,8 +881,9 @@ function M.install(env, opts)
 
   --- search(flow, patterns): numbered lines of the response body (JSON
   -- re-indented, long HTML lines split between tags) that contain any of
-  -- the patterns, marked with ">", with one line of context around each.
-  -- Returns the number of matching lines.
+  -- the patterns, marked with ">", with one line of context around each,
+  -- then "N of M lines match". Returns nothing, so that the REPL prints
+  -- nothing after that summary.
   function env.search(flow, patterns, search_opts)
     local f = resolve_flow(probe, flow, "search")
     if type(patterns) == "string" then
@@ -891,7 +899,7 @@ function M.install(env, opts)
     end
     if printer.is_binary(body) then
       say("search: the body is binary (%d bytes)", #body)
-      return 0
+      return
     end
     local json = json_text(body)
     local text = json and M.pretty_json(json) or body
@@ -958,7 +966,6 @@ function M.install(env, opts)
       end
     end
     say("%d of %d lines match", count, #lines)
-    return count
   end
 end
 

@@ -210,7 +210,10 @@ end
 
 function format_table(t, opts, level, seen)
   local mt = getmetatable(t)
-  if mt ~= nil and type(mt) == "table" and mt.__tostring ~= nil then
+  -- Rows nested in another value stay a table literal, although their
+  -- __tostring gives the text table.
+  if mt ~= nil and type(mt) == "table" and mt.__tostring ~= nil and
+      mt.__name ~= "stratosphere.rows" then
     return tostring(t)
   end
   if seen[t] then

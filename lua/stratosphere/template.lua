@@ -17,9 +17,12 @@
 -- passes through template.url(), which lets only http, https and
 -- same-site links through. Expressions inside <script> or <style>, in
 -- event handler attributes (onclick=...) or in unquoted attribute values
--- are compile errors.
+-- are compile errors. template.must() finds the template's text in the
+-- file that calls it, so its errors give that file's lines.
 -- Test: tests/lua/template_test.lua
 
+
+local source_core = require "stratosphere.core.source"
 
 local concat = table.concat
 local format = string.format
@@ -222,15 +225,30 @@ function scanner_mt:context()
 end
 
 
+-- Returns true when the body of a tag that opened at one "{{" or "{%"
+-- runs into the next tag, as in "{{ a }: {{ b }}", where the first tag
+-- takes the second one's "}}". Lua code that merely contains "{{", such
+-- as a nested table constructor, still compiles and is not flagged.
+local function runs_into_next_tag(kind, body)
+  if kind == "{" then
+    return body:find("{[{%%]") ~= nil
+           and load("return (" .. body .. ")", "=tag", "t", {}) == nil
+  end
+  return body:find("{%", 1, true) ~= nil
+end
+
+
 -- Returns the Lua source of a template, or nil and an error message. The
--- source keeps the template's line breaks where they were, so Lua's
--- error messages give the template's line numbers.
-local function translate(source, name)
-  local code = { "local _escape, _url = ... return function(_ENV) "
+-- source keeps the template's line breaks where they were, after
+-- first_line - 1 empty lines, so Lua's error messages give the lines of
+-- the file the template starts in at first_line.
+local function translate(source, name, first_line)
+  local code = { string.rep("\n", first_line - 1)
+                 .. "local _escape, _url = ... return function(_ENV) "
                  .. "local _out, _n = {}, 0 " }
   local scanner = new_scanner()
   local pos = 1
-  local line = 1
+  local line = first_line
 
   while true do
     local start, open = source:find("{[{%%#]", pos)
@@ -252,6 +270,10 @@ local function translate(source, name)
                          line, kind, closer)
     end
     local body = source:sub(open + 1, stop - 1)
+    if kind ~= "#" and runs_into_next_tag(kind, body) then
+      return nil, format("%s:%d: unclosed '{%s': it has no '%s' before "
+                         .. "the next tag", name, line, kind, closer)
+    end
     if kind == "{" then
       local where, err = scanner:context()
       if not where then
@@ -298,11 +320,12 @@ local HELPERS = {
 -- @param source template text
 -- @param name name for error messages, such as the page's file name
 -- @param helpers optional table of extra names the template can use
+-- @param first_line optional line of name where the text starts (1)
 -- @return a function(vars) that returns an HTML object, or nil and an
 --   error "name:line: message"
-function M.compile(source, name, helpers)
+function M.compile(source, name, helpers, first_line)
   name = name or "template"
-  local lua_source, err = translate(source, name)
+  local lua_source, err = translate(source, name, first_line or 1)
   if not lua_source then
     return nil, err
   end
@@ -333,13 +356,36 @@ function M.compile(source, name, helpers)
 end
 
 
---- Compiles source and raises its error, for templates defined at the top
--- of a file where a mistake should stop the file from loading.
-function M.must(source, name, helpers)
-  local view, err = M.compile(source, name, helpers)
-  if not view then
-    error(err, 2)
+-- Compiles source for the function at level (as error() counts it, from
+-- the caller of must_at). When that function's file contains the text,
+-- the file names the template and errors give the file's lines.
+-- Otherwise errors give the template's own lines and name the call.
+local function must_at(level, source, name, helpers)
+  local file, line, found = source_core.locate(level + 1, source)
+  local view, err
+  if found then
+    view, err = M.compile(source, file, helpers, line)
+  else
+    view, err = M.compile(source, name, helpers)
   end
+  if not view then
+    if not found and line > 0 then
+      err = format("%s (template compiled at %s:%d)", err, file, line)
+    end
+    error(err, 0)
+  end
+  return view
+end
+
+
+--- Compiles source and raises its error, for templates defined at the top
+-- of a file where a mistake should stop the file from loading. When the
+-- calling file contains source as written (a long string such as [[...]]),
+-- the template is named after that file and its errors, at compile and
+-- run time, give that file's lines.
+function M.must(source, name, helpers)
+  -- Not a tail call, which would drop this function's stack level.
+  local view = must_at(2, source, name, helpers)
   return view
 end
 
@@ -347,7 +393,7 @@ end
 --- Renders a template once: template.render(source, vars [, name]).
 -- @return an HTML object; raises on a compile error
 function M.render(source, vars, name)
-  return M.must(source, name or "template")(vars)
+  return must_at(2, source, name or "template")(vars)
 end
 
 

@@ -16,6 +16,7 @@
 
 local cjson = require "cjson"
 local core = require "stratosphere.core.web"
+local source_core = require "stratosphere.core.source"
 local template = require "stratosphere.template"
 
 local format = string.format
@@ -30,7 +31,7 @@ local LAYOUT = template.must([[
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }} · stratosphere</title>
+<title>{{ document_title }}</title>
 <link rel="stylesheet" href="/static/style.css">
 {% for _, s in ipairs(scripts) do %}<script src="{{ s }}" defer></script>
 {% end %}</head>
@@ -77,10 +78,27 @@ function M.try_db(name)
 end
 
 
+-- This file's name as Lua writes it in front of an error's line.
+local HERE = source_core.locate(1, "")
+
+
 --- Runs a query and returns its rows; raises a page error when SQLite
--- reports one. Arguments as for handle:sql().
+-- reports one. Arguments as for handle:sql(). Errors point at the line
+-- of the page that called this.
 function M.sql(h, query, ...)
-  local rows, err = h:sql(query, ...)
+  local ok, rows, err = pcall(h.sql, h, query, ...)
+  if not ok then
+    -- handle:sql() raised a mistake in the query at this file's line;
+    -- the mistake is the caller's.
+    local message = rows
+    if type(message) ~= "string" then
+      error(message, 0)
+    end
+    if message:sub(1, #HERE + 1) == HERE .. ":" then
+      message = message:sub(#HERE + 2):gsub("^%d+: ", "", 1)
+    end
+    error(message, 2)
+  end
   if not rows then
     error(err, 2)
   end
@@ -106,6 +124,9 @@ function M.layout(req, title, body, opts)
   end)
   return LAYOUT {
     title = title,
+    -- The home page's title is the program's name, which is not repeated.
+    document_title = title == "stratosphere" and title
+                     or title .. " · stratosphere",
     body = body,
     menu = menu,
     scripts = opts.scripts or {},
@@ -190,6 +211,15 @@ function M.count(n)
   local sign, digits = s:match("^(-?)(%d+)$")
   digits = digits:reverse():gsub("(%d%d%d)", "%1,"):reverse()
   return sign .. digits:gsub("^,", "")
+end
+
+
+--- Formats a count with its noun: plural(1, "query", "queries") gives
+-- "1 query", plural(1200, "query", "queries") "1,200 queries". Without
+-- the plural form, an "s" is added to the singular.
+function M.plural(n, singular, plural)
+  local word = tonumber(n) == 1 and singular or (plural or singular .. "s")
+  return M.count(n) .. " " .. word
 end
 
 

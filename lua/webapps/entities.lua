@@ -18,7 +18,7 @@ local VIEW = template.must([[
   <label>Data contains <input name="q" value="{{ q }}"></label>
   <button type="submit">Show</button>
 </form>
-<p class="muted">{{ count(total) }} entities{% if offset > 0 then %}; from number {{ count(offset + 1) }}{% end %}.</p>
+<p class="muted">{{ plural(total, "entity", "entities") }}{% if offset > 0 then %}; from number {{ count(offset + 1) }}{% end %}.</p>
 <table class="list">
 <thead><tr><th>Entity</th><th>Type</th><th>Data</th><th>Last seen</th></tr></thead>
 <tbody>
@@ -34,7 +34,8 @@ local VIEW = template.must([[
 {% if offset > 0 then %}<a href="/entities?{{ query }}offset={{ math.max(0, offset - limit) }}">← Newer</a>{% end %}
 {% if offset + #entities < total then %}<a href="/entities?{{ query }}offset={{ offset + limit }}">Older →</a>{% end %}
 </div>
-]], "entities.lua", { count = web.count, shorten = web.shorten })
+]], "entities.lua", { count = web.count, plural = web.plural,
+                      shorten = web.shorten })
 
 
 local M = {

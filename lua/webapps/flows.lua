@@ -12,7 +12,7 @@ local TOP = 12   -- rows in each count table
 
 
 local VIEW = template.must([[
-<p class="lead">{{ count(total) }} flows held in the flow store{% if filtered then %}, {{ count(matching) }} matching the filter{% end %}.</p>
+<p class="lead">{{ plural(total, "flow") }} held in the flow store{% if filtered then %}, {{ count(matching) }} matching the filter{% end %}.</p>
 
 <div class="columns">
 {% for _, group in ipairs(groups) do %}<div>
@@ -52,7 +52,7 @@ local VIEW = template.must([[
 <div class="pager">
 {% if next_before then %}<a href="/flows?{{ query }}before={{ next_before }}">Older flows →</a>{% end %}
 </div>
-]], "flows.lua", { count = web.count, bytes = web.bytes,
+]], "flows.lua", { count = web.count, plural = web.plural, bytes = web.bytes,
                    shorten = web.shorten })
 
 

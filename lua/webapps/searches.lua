@@ -15,7 +15,7 @@ local QUERIES_MAX = 500
 local VIEW = template.must([[
 {% if query then %}
 <p><a href="/searches">← All searches</a></p>
-<h2>“{{ query.q }}” <span class="muted">{{ count(#results) }} results, last searched {{ query.ts }}</span></h2>
+<h2>“{{ query.q }}” <span class="muted">{{ plural(#results, "result") }}, last searched {{ query.ts }}</span></h2>
 <p><a href="https://www.google.com/search?q={{ urlencode(query.q) }}" rel="noopener noreferrer" target="_blank">Search again on Google</a> · <a href="/entity?id={{ urlencode(query.id) }}">entity</a></p>
 <table class="list">
 <thead><tr><th class="num">#</th><th>Title</th><th>Domain</th><th>Link</th></tr></thead>
@@ -29,7 +29,7 @@ local VIEW = template.must([[
 {% end %}</tbody>
 </table>
 {% else %}
-<p class="lead">{{ count(#queries) }} queries typed into Google, newest first.</p>
+<p class="lead">{{ plural(#queries, "query", "queries") }} typed into Google, newest first.</p>
 {% if #queries == 0 then %}<p class="muted">No searches recorded yet. Search on www.google.com through the proxy.</p>{% else %}
 <table class="list">
 <thead><tr><th>Query</th><th class="num">Results</th><th>Last searched</th></tr></thead>
@@ -43,7 +43,8 @@ local VIEW = template.must([[
 </table>
 {% end %}
 {% end %}
-]], "searches.lua", { count = web.count, shorten = web.shorten })
+]], "searches.lua", { count = web.count, plural = web.plural,
+                      shorten = web.shorten })
 
 
 local M = {

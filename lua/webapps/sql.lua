@@ -37,7 +37,7 @@ local VIEW = template.must([[
 <a class="mono" href="/api/sql?db={{ db }}&amp;limit={{ limit }}&amp;sql={{ urlencode(sql) }}">/api/sql?db={{ db }}&amp;sql=…</a></p>
 {% if error then %}<p class="notice">{{ error }}</p>{% end %}
 {% if columns then %}
-<p class="muted">{{ count(#rows) }} rows{% if truncated then %} (limit reached){% end %} in {{ elapsed_ms }} ms.</p>
+<p class="muted">{{ plural(#rows, "row") }}{% if truncated then %} (limit reached){% end %} in {{ elapsed_ms }} ms.</p>
 <div class="scroll">
 <table class="list compact">
 <thead><tr>{% for _, c in ipairs(columns) do %}<th>{{ c }}</th>{% end %}</tr></thead>
@@ -47,7 +47,7 @@ local VIEW = template.must([[
 </table>
 </div>
 {% end %}
-]], "sql.lua", { count = web.count, shorten = web.shorten,
+]], "sql.lua", { count = web.count, plural = web.plural, shorten = web.shorten,
                  null = cjson.null, cell_max = CELL_MAX })
 
 
@@ -110,6 +110,11 @@ function M.data(req)
     if err == "not authorized" then
       err = "not authorized: the SQL page only reads, so SQLite rejects "
             .. "statements that write, attach or change settings"
+    elseif err:find("interrupted$") then
+      -- Only the page's deadline interrupts these connections.
+      err = string.format("timed out after %g s, the time limit of a "
+                          .. "page; add a LIMIT or a narrower WHERE",
+                          web.status().page_budget_s)
     end
     data.error = err
     return data

@@ -33,12 +33,12 @@ local VIEW = template.must([[
 
 <h2>Extractors</h2>
 {% if not pipeline then %}<p class="muted">No pipeline runs in this process (the dashboard was started alone), so there are no extractor counts.</p>
-{% else %}<p class="muted">{{ count(pipeline.cycles) }} cycles, {{ count(pipeline.flows_seen) }} flows read, {{ count(pipeline.entities_added) }} entities and {{ count(pipeline.relationships_added) }} relationships added, {{ count(pipeline.flows_pruned) }} flows pruned{% if pipeline.last_cycle then %}; last cycle {{ pipeline.last_cycle:sub(1, 19) }}{% end %}.</p>
+{% else %}<p class="muted">{{ plural(pipeline.cycles, "cycle") }}, {{ plural(pipeline.flows_seen, "flow") }} read, {{ plural(pipeline.entities_added, "entity", "entities") }} and {{ plural(pipeline.relationships_added, "relationship") }} added, {{ plural(pipeline.flows_pruned, "flow") }} pruned{% if pipeline.last_cycle then %}; last cycle {{ pipeline.last_cycle:sub(1, 19) }}{% end %}.</p>
 {% if pipeline.last_error ~= "" then %}<p class="notice">{{ pipeline.last_error }}</p>{% end %}
 <table class="list compact">
 <thead><tr><th>Extractor</th><th>Version</th><th class="num">Matched</th><th class="num">Declined</th><th class="num">Errors</th><th>Last error</th><th>Last run</th></tr></thead>
 <tbody>
-{% for _, e in ipairs(pipeline.extractors) do %}<tr><td title="{{ e.file }}">{{ e.name }}</td><td>{{ e.version }}</td><td class="num">{{ count(e.matched) }}</td><td class="num">{{ count(e.declined) }}</td><td class="num">{% if e.errors > 0 then %}<span class="badge bad">{{ count(e.errors) }}</span>{% else %}0{% end %}</td><td class="mono url">{% if e.load_error ~= "" then %}<span class="error">not loaded: {{ e.load_error }}</span> {% end %}{{ e.last_error }}</td><td class="nowrap">{{ e.last_run and e.last_run:sub(1, 19) }}</td></tr>
+{% for _, e in ipairs(pipeline.extractors) do %}<tr><td title="{{ e.file }}">{{ e.name }}</td><td>{{ e.version }}</td><td class="num">{{ count(e.matched) }}</td><td class="num">{{ count(e.declined) }}</td><td class="num">{% if e.errors > 0 then %}<span class="badge bad">{{ count(e.errors) }}</span>{% else %}0{% end %}</td><td class="mono url">{% if e.load_error ~= "" and e.loaded then %}<span class="error">new version not loaded (previous version running): {{ e.load_error }}</span> {% elseif e.load_error ~= "" then %}<span class="error">not loaded: {{ e.load_error }}</span> {% end %}{{ e.last_error }}</td><td class="nowrap">{{ e.last_run and e.last_run:sub(1, 19) }}</td></tr>
 {% end %}{% if #pipeline.extractors == 0 then %}<tr><td class="muted" colspan="7">no extractors loaded</td></tr>{% end %}
 </tbody>
 </table>
@@ -56,7 +56,7 @@ local VIEW = template.must([[
 <h2>Recent log lines</h2>
 <pre class="body log">{% for _, line in ipairs(log) do %}{{ line }}
 {% end %}</pre>
-]], "system.lua", { count = web.count, bytes = web.bytes,
+]], "system.lua", { count = web.count, plural = web.plural, bytes = web.bytes,
                     duration = web.duration })
 
 

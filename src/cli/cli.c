@@ -17,8 +17,10 @@
 /* Options every subcommand accepts. */
 static const struct st_cli_option common_options[] = {
   { "config", 'c', "FILE", "configuration file (default: ./stratosphere.lua)" },
-  { "verbose", 'v', NULL, "log more; twice for debug" },
-  { "quiet", 'q', NULL, "log errors only" },
+  { "verbose", 'v', NULL,
+    "log one level more than log_level: info becomes debug" },
+  { "quiet", 'q', NULL,
+    "log one level less: info becomes warn, -qq logs errors only" },
   { "help", 'h', NULL, "show this help" },
   { NULL, 0, NULL, NULL },
 };
@@ -29,7 +31,7 @@ static const struct st_cli_option no_options[] = { { NULL, 0, NULL, NULL } };
 
 static const struct st_cli_command version_command = {
   "version", "", "print the version and the library versions", no_options,
-  version_run,
+  version_run, NULL,
 };
 
 static const struct st_cli_command *const commands[] = {
@@ -73,6 +75,8 @@ static void print_command_help(const struct st_cli_command *cmd) {
          cmd->name, cmd->usage, cmd->summary);
   print_options(stdout, cmd->options);
   print_options(stdout, common_options);
+  if (cmd->details != NULL)
+    printf("\n%s", cmd->details);
 }
 
 
@@ -232,6 +236,11 @@ int st_cli_load_config(const struct st_cli_args *args, struct st_config *cfg) {
   if (level > ST_LOG_DEBUG)
     level = ST_LOG_DEBUG;
   st_log_level = level;
+  /* Run from another folder, the defaults point at another data folder,
+   * with its own CA and databases: log which one is in use. */
+  if (path == NULL)
+    st_log_info("cli", "no ./stratosphere.lua here; using built-in "
+                "defaults with data folder %s", cfg->data_dir);
   return ST_EXIT_OK;
 }
 

@@ -38,6 +38,7 @@ struct st_cli_command {
   const char *summary;  /* one line for the top-level help */
   const struct st_cli_option *options;  /* ends with a zeroed entry */
   int (*run)(struct st_cli_args *args);
+  const char *details;  /* text --help prints after the options, or NULL */
 };
 
 /* Runs the program: picks the subcommand and returns the exit status. */

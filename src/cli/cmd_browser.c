@@ -190,6 +190,9 @@ static void build_chromium_args(struct argv_buf *a, const char *exe,
   argv_add(a, "%s", exe);
   argv_add(a, "--user-data-dir=%s", profile);
   argv_add(a, "--proxy-server=http://%s:%d", host, port);
+  /* Chromium never sends localhost and 127.0.0.1 to a proxy unless the
+   * bypass list removes that rule, and local test sites are research too. */
+  argv_add(a, "--proxy-bypass-list=<-loopback>");
   /* Nothing but the researcher's pages: no sign-in, sync, component or
    * safe-browsing updates, time queries or first-run pages. */
   argv_add(a, "--no-first-run");
@@ -254,6 +257,8 @@ static int write_firefox_prefs(const char *profile, const char *host,
           "user_pref(\"network.proxy.ssl\", \"%s\");\n"
           "user_pref(\"network.proxy.ssl_port\", %d);\n"
           "user_pref(\"network.proxy.no_proxies_on\", \"\");\n"
+          /* Without this, Firefox sends localhost past the proxy. */
+          "user_pref(\"network.proxy.allow_hijacking_localhost\", true);\n"
           "user_pref(\"app.update.enabled\", false);\n"
           "user_pref(\"app.update.auto\", false);\n"
           "user_pref(\"browser.shell.checkDefaultBrowser\", false);\n"
@@ -494,4 +499,8 @@ const struct st_cli_command st_cli_cmd_browser = {
   "browser", "[--firefox] [--dry-run] [URL] [-- BROWSER-FLAGS...]",
   "start a separate browser using the proxy, with the CA trusted in it only",
   options, cmd_browser,
+  "Every request goes through the proxy, loopback included: Chromium gets\n"
+  "--proxy-bypass-list=<-loopback> (Firefox the matching preference), so\n"
+  "pages on localhost and 127.0.0.1 are recorded too. Flags after -- go\n"
+  "to the browser.\n",
 };

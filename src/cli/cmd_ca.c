@@ -13,7 +13,7 @@
 #include "util/err.h"
 
 static const struct st_cli_option options[] = {
-  { "export", 'e', "DIR", "write the certificate into DIR as PEM, DER "
+  { "export", 0, "DIR", "write the certificate into DIR as PEM, DER "
     "and PKCS#12 (no key)" },
   { NULL, 0, NULL, NULL },
 };
@@ -46,7 +46,8 @@ static void print_certificate(const struct st_ca *ca) {
 
 
 /* Prints how to trust the certificate in common clients. pem and der are
- * the files to install; der is NULL when nothing was exported. */
+ * the files to install; der is NULL when nothing was exported, and the
+ * phone steps then explain how to get the DER file. */
 static void print_install_hints(const char *pem, const char *der) {
   printf("\nInstall the certificate in every client that uses the proxy:\n"
          "  Firefox: Settings > Privacy & Security > Certificates > View "
@@ -61,9 +62,11 @@ static void print_install_hints(const char *pem, const char *der) {
          "stratosphere.crt\n"
          "    sudo update-ca-certificates\n", pem);
   if (der == NULL) {
-    printf("  Phones: run 'stratosphere ca --export DIR' to write a .cer "
-           "file to copy.\n");
-    return;
+    printf("  Phones take the DER file %s: write it with\n"
+           "    'stratosphere ca --export DIR', or open "
+           "http://stratosphere/ca.cer on the\n"
+           "    phone while it uses the proxy.\n", ST_CA_EXPORT_DER);
+    der = ST_CA_EXPORT_DER;
   }
   printf("  Android: copy %s to the phone, then Settings > Security >\n"
          "    Encryption & credentials > Install a certificate > CA "
@@ -133,5 +136,5 @@ out:
 const struct st_cli_command st_cli_cmd_ca = {
   "ca", "[--export DIR]",
   "show and export the proxy's CA certificate, creating the CA if needed",
-  options, cmd_run,
+  options, cmd_run, NULL,
 };

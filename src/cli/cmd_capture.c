@@ -173,5 +173,5 @@ out:
 const struct st_cli_command st_cli_cmd_capture = {
   "capture", "[--for DURATION] [--host HOST] [--url-prefix PREFIX] OUT.db",
   "save the flows recorded from now until Enter into a sample file",
-  options, cmd_capture,
+  options, cmd_capture, NULL,
 };

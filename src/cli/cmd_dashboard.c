@@ -21,8 +21,8 @@ static const struct st_cli_option options[] = {
   { "listen", 'l', "ADDR", "address to listen on, IP:PORT (default: "
                            "dashboard.listen, 127.0.0.1:8082)" },
   { "pages", 0, "DIR", "folder of page files (default: lua/webapps)" },
-  { "kb", 0, "FILE", "knowledge base to show (default: DATA_DIR/kb.db)" },
-  { "probe", 0, "FILE", "flow store to show (default: DATA_DIR/probe.db)" },
+  { "kb", 'k', "FILE", "knowledge base to show (default: DATA_DIR/kb.db)" },
+  { "probe", 'p', "FILE", "flow store to show (default: DATA_DIR/probe.db)" },
   { NULL, 0, NULL, NULL },
 };
 
@@ -71,8 +71,14 @@ static int cmd_dashboard(struct st_cli_args *args) {
 
   memset(&opts, 0, sizeof(opts));
   opts.listen = st_cli_get(args, "listen");
-  if (opts.listen == NULL)
-    opts.listen = cfg.dashboard_listen;
+  if (opts.listen != NULL &&
+      st_config_set_listen(&cfg, "dashboard", opts.listen, err,
+                           sizeof(err)) != 0) {
+    fprintf(stderr, "stratosphere dashboard: %s\n", err);
+    st_config_cleanup(&cfg);
+    return ST_EXIT_USAGE;
+  }
+  opts.listen = cfg.dashboard_listen;
   opts.pages_dir = st_cli_get(args, "pages");
   opts.kb_path = st_cli_get(args, "kb");
   if (opts.kb_path == NULL)
@@ -113,5 +119,5 @@ static int cmd_dashboard(struct st_cli_args *args) {
 const struct st_cli_command st_cli_cmd_dashboard = {
   "dashboard", "",
   "serve the dashboard without the proxy, to browse kb.db and probe.db",
-  options, cmd_dashboard,
+  options, cmd_dashboard, NULL,
 };

@@ -44,8 +44,9 @@ static void show_progress(void *ud, int64_t done, int64_t total) {
 }
 
 
-static void print_summary(const struct st_pipeline_stats *stats,
-                          double seconds) {
+/* Prints the summary and returns the number of runs that raised. */
+static uint64_t print_summary(const struct st_pipeline_stats *stats,
+                              size_t load_failures, double seconds) {
   uint64_t errors = 0;
 
   printf("flows seen: %" PRIu64 "\n", stats->flows_seen);
@@ -62,13 +63,17 @@ static void print_summary(const struct st_pipeline_stats *stats,
            x->errors, x->declined);
     if (x->errors > 0)
       printf("  last error: %s\n", x->last_error);
+    if (x->declined > 0)
+      printf("  last declined: %s\n", x->last_declined);
   }
   printf("entities: %" PRId64 " added, %" PRId64 " merged\n",
          stats->entities_added, stats->entities_merged);
   printf("relationships: %" PRId64 " added, %" PRId64 " merged\n",
          stats->relationships_added, stats->relationships_merged);
+  printf("extractors that failed to load: %zu\n", load_failures);
   printf("errors: %" PRIu64 "\n", errors);
   printf("time: %.3f s\n", seconds);
+  return errors;
 }
 
 
@@ -80,6 +85,7 @@ static int cmd_extract(struct st_cli_args *args) {
   struct st_config cfg;
   char err[ST_ERRLEN];
   const char *probe, *kb;
+  uint64_t errors = 0;
   size_t failures;
   int rc;
 
@@ -141,13 +147,15 @@ static int cmd_extract(struct st_cli_args *args) {
     fprintf(stderr, "stratosphere extract: %s\n", err);
 
   if (st_pipeline_get_stats(p, &stats) == 0) {
-    print_summary(&stats, (double)(st_time_mono_ms() - pr.start_ms) /
-                              1000.0);
+    errors = print_summary(&stats, failures,
+                           (double)(st_time_mono_ms() - pr.start_ms) /
+                               1000.0);
     st_pipeline_stats_cleanup(&stats);
   }
   st_pipeline_free(&p);
   st_config_cleanup(&cfg);
-  return rc != 0 || failures > 0 ? ST_EXIT_FAIL : ST_EXIT_OK;
+  /* A declined flow is a normal result of an extractor, not a failure. */
+  return rc != 0 || failures > 0 || errors > 0 ? ST_EXIT_FAIL : ST_EXIT_OK;
 }
 
 
@@ -156,4 +164,12 @@ const struct st_cli_command st_cli_cmd_extract = {
   "run extractors once over every flow of a probe file into a knowledge "
   "base (default extractors: every .lua file in the extractor folder)",
   options, cmd_extract,
+  "The summary gives, per extractor, the flows it matched, the runs that\n"
+  "raised (errors) and the flows it declined with return nil, \"reason\",\n"
+  "with the last error and the last reason.\n\n"
+  "exit status:\n"
+  "  0  every extractor loaded and none raised on any flow\n"
+  "  1  an extractor failed to load or raised on a flow (the others still\n"
+  "     ran over every flow), or a database could not be used\n"
+  "  2  invalid option or configuration\n",
 };

@@ -15,6 +15,7 @@ static const struct st_cli_option options[] = { { NULL, 0, NULL, NULL } };
  * probe.db. The file is opened read-only, so this works while the
  * recorder writes to it. */
 static int cmd_inspect(struct st_cli_args *args) {
+  const char *file = args->positional[0];
   struct st_config cfg;
   lua_State *L = NULL;
   int rc;
@@ -23,8 +24,12 @@ static int cmd_inspect(struct st_cli_args *args) {
     return st_cli_usage_error(args, "give at most one FILE");
   rc = st_cli_load_config(args, &cfg);
   if (rc == ST_EXIT_OK)
-    rc = st__cmd_repl_open_env(&cfg, args->positional[0], NULL, "inspect",
-                               &L);
+    rc = st__cmd_repl_open_env(
+        &cfg, file, NULL,
+        file != NULL ? "give the path of a probe.db or a sample file"
+                     : "record flows with 'stratosphere run' or give a "
+                       "file: stratosphere inspect FILE",
+        "inspect", &L);
   if (rc == ST_EXIT_OK && st_repl_eval(L, "overview()") != 0)
     rc = ST_EXIT_FAIL;
   st_script_free(&L);
@@ -36,5 +41,5 @@ static int cmd_inspect(struct st_cli_args *args) {
 const struct st_cli_command st_cli_cmd_inspect = {
   "inspect", "[FILE]",
   "list the flows of a probe.db by host, method and content type",
-  options, cmd_inspect,
+  options, cmd_inspect, NULL,
 };

@@ -44,7 +44,7 @@ static int cmd_lua(struct st_cli_args *args) {
   rc = st_cli_load_config(args, &cfg);
   if (rc == ST_EXIT_OK)
     rc = st__cmd_repl_open_env(&cfg, st_cli_get(args, "probe"),
-                               st_cli_get(args, "kb"), "lua", &L);
+                               st_cli_get(args, "kb"), NULL, "lua", &L);
   st_config_cleanup(&cfg);
   if (rc != ST_EXIT_OK)
     return rc;
@@ -73,5 +73,5 @@ static int cmd_lua(struct st_cli_args *args) {
 const struct st_cli_command st_cli_cmd_lua = {
   "lua", "[--probe FILE] [--kb FILE] SCRIPT.lua [ARGS...]",
   "run a Lua script with the REPL's globals (\"-\" reads stdin)",
-  options, cmd_lua,
+  options, cmd_lua, NULL,
 };

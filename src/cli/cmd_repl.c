@@ -23,8 +23,8 @@ static const struct st_cli_option options[] = {
 
 
 int st__cmd_repl_open_env(const struct st_config *cfg, const char *probe_path,
-                          const char *kb_path, const char *component,
-                          lua_State **out) {
+                          const char *kb_path, const char *probe_hint,
+                          const char *component, lua_State **out) {
   struct st_script_options opts = { 0, 0, component };
   struct st_repl_env env;
   char err[ST_ERRLEN];
@@ -35,6 +35,7 @@ int st__cmd_repl_open_env(const struct st_config *cfg, const char *probe_path,
   env.extractor_dir = cfg->extractor_dir;
   env.extractor_budget = cfg->extractor_budget;
   env.extractor_memory = (size_t)cfg->extractor_memory;
+  env.probe_hint = probe_hint;
 
   L = st_script_new(&opts, err, sizeof(err));
   if (L == NULL || st_repl_setup(L, &env, err, sizeof(err)) != 0) {
@@ -60,7 +61,7 @@ static int cmd_repl(struct st_cli_args *args) {
   rc = st_cli_load_config(args, &cfg);
   if (rc == ST_EXIT_OK)
     rc = st__cmd_repl_open_env(&cfg, st_cli_get(args, "probe"),
-                               st_cli_get(args, "kb"), "repl", &L);
+                               st_cli_get(args, "kb"), NULL, "repl", &L);
   if (rc != ST_EXIT_OK)
     goto out;
 
@@ -91,6 +92,6 @@ out:
 
 const struct st_cli_command st_cli_cmd_repl = {
   "repl", "[--probe FILE] [--kb FILE] [-e CODE]",
-  "open a Lua prompt on the flows and the knowledge base, read-only",
-  options, cmd_repl,
+  "open a Lua prompt on the flows (read-only) and the knowledge base",
+  options, cmd_repl, NULL,
 };

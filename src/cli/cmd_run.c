@@ -3,7 +3,10 @@
  * headless machines). Both take the same options. */
 #include "cli/cli.h"
 
+#include <stdio.h>
+
 #include "proxy/service.h"
+#include "util/err.h"
 
 static const struct st_cli_option options[] = {
   { "listen", 'l', "ADDR:PORT",
@@ -11,7 +14,7 @@ static const struct st_cli_option options[] = {
   { "no-record", 0, NULL, "proxy without storing flows (for benchmarks)" },
   { "no-intercept", 0, NULL,
     "tunnel HTTPS without decrypting it (no CA needed)" },
-  { "upstream-insecure", 'k', NULL,
+  { "upstream-insecure", 0, NULL,
     "do not verify origin server certificates (lab use)" },
   { "ca-file", 0, "FILE",
     "also trust the CA certificates in this PEM file for origins" },
@@ -24,18 +27,27 @@ static const struct st_cli_option options[] = {
 static int run_service(struct st_cli_args *args, int dashboard) {
   struct st_service_options opts;
   struct st_config cfg;
+  const char *listen = st_cli_get(args, "listen");
+  char err[ST_ERRLEN];
   int rc;
 
   rc = st_cli_load_config(args, &cfg);
   if (rc == ST_EXIT_OK && args->positional_count > 0)
     rc = st_cli_usage_error(args, "unexpected argument '%s'",
                             args->positional[0]);
+  /* Checked here, like proxy.listen, so that a bad address stops the
+   * program before the CA and the databases are created. */
+  if (rc == ST_EXIT_OK && listen != NULL &&
+      st_config_set_listen(&cfg, "proxy", listen, err, sizeof(err)) != 0) {
+    fprintf(stderr, "stratosphere %s: %s\n", args->command, err);
+    rc = ST_EXIT_USAGE;
+  }
   if (rc != ST_EXIT_OK) {
     st_config_cleanup(&cfg);
     return rc;
   }
   st_service_defaults(&opts, &cfg);
-  opts.listen = st_cli_get(args, "listen");
+  opts.listen = listen;
   if (st_cli_get(args, "no-record") != NULL)
     opts.record = 0;
   if (st_cli_get(args, "no-intercept") != NULL)
@@ -66,12 +78,12 @@ static int cmd_proxy(struct st_cli_args *args) {
 const struct st_cli_command st_cli_cmd_run = {
   "run", "",
   "run the proxy, the extractor pipeline and the dashboard",
-  options, cmd_run,
+  options, cmd_run, NULL,
 };
 
 
 const struct st_cli_command st_cli_cmd_proxy = {
   "proxy", "",
   "run the recording proxy and the pipeline, without the dashboard",
-  options, cmd_proxy,
+  options, cmd_proxy, NULL,
 };

@@ -105,5 +105,5 @@ out:
 const struct st_cli_command st_cli_cmd_sample = {
   "sample", "[--since DURATION] [--host HOST] [--url-prefix PREFIX] OUT.db",
   "save flows already recorded into a new sample file",
-  options, cmd_sample,
+  options, cmd_sample, NULL,
 };

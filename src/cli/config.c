@@ -1,9 +1,13 @@
 #include "cli/config.h"
 
+#include <ctype.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <arpa/inet.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -65,6 +69,19 @@ static const struct key_spec keys[] = {
 };
 
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
+
+/* Bytes of the configuration file read to find the line of a key. */
+#define TEXT_MAX (1024 * 1024)
+
+/* State shared by apply_table() and its helpers: the paths to resolve
+ * against and the text and buffer for an error with its file and line. */
+struct load_ctx {
+  const char *file;
+  const char *base;  /* the file's folder, for relative paths */
+  char *text;        /* the file's text, or NULL when it could not be read */
+  char *err;
+  size_t errlen;
+};
 
 
 static char **string_at(struct st_config *cfg, size_t offset) {
@@ -217,11 +234,141 @@ static void key_label(const char *section, const char *name, char *out,
 }
 
 
+static int is_name_char(char c) {
+  return isalnum((unsigned char)c) || c == '_';
+}
+
+
+/* Returns the end of the string or long bracket that starts at p, or p
+ * when none starts there. */
+static const char *skip_literal(const char *p) {
+  if (*p == '"' || *p == '\'') {
+    char quote = *p++;
+
+    while (*p != '\0' && *p != quote && *p != '\n')
+      p += p[0] == '\\' && p[1] != '\0' ? 2 : 1;
+    return *p == quote ? p + 1 : p;
+  }
+  if (p[0] == '[' && (p[1] == '[' || p[1] == '=')) {
+    size_t level = 0;
+    const char *q = p + 1;
+
+    while (*q == '=') {
+      q++;
+      level++;
+    }
+    if (*q != '[')
+      return p;
+    for (q++; *q != '\0'; q++) {
+      if (*q == ']' && strspn(q + 1, "=") >= level && q[1 + level] == ']')
+        return q + level + 2;
+    }
+    return q;
+  }
+  return p;
+}
+
+
+/* Returns the line (from 1) where name is set as "name =" in text, looking
+ * after the line that sets section when section is given, or 0 when it is
+ * not found. Comments and strings are skipped. This reads the text only,
+ * so a key set by code (a loop, a computed name, ["name"] =) has no
+ * line. */
+static int find_key_line(const char *text, const char *section,
+                         const char *name) {
+  const char *want = section != NULL ? section : name;
+  size_t want_len = strlen(want);
+  int line = 1;
+
+  for (const char *p = text; *p != '\0';) {
+    const char *end;
+
+    if (*p == '\n') {
+      line++;
+      p++;
+    } else if (p[0] == '-' && p[1] == '-') {
+      end = p[2] == '[' ? skip_literal(p + 2) : p + 2;
+      if (end == p + 2)
+        end = p + 2 + strcspn(p + 2, "\n");
+      for (; p < end; p++)
+        line += *p == '\n';
+    } else if ((end = skip_literal(p)) != p) {
+      for (; p < end; p++)
+        line += *p == '\n';
+    } else if (is_name_char(*p) && (p == text || !is_name_char(p[-1]))) {
+      for (end = p; is_name_char(*end); end++)
+        ;
+      if ((size_t)(end - p) == want_len && memcmp(p, want, want_len) == 0 &&
+          (p == text || p[-1] != '.')) {
+        const char *q = end + strspn(end, " \t\r\n");
+
+        if (q[0] == '=' && q[1] != '=') {
+          if (want == name)
+            return line;
+          want = name;  /* the section opens here: now find the key */
+          want_len = strlen(name);
+        }
+      }
+      p = end;
+    } else {
+      p++;
+    }
+  }
+  return 0;
+}
+
+
+/* Fills ctx->err with "file:line: message" (or "file: message" when the
+ * key's line is not found) and returns ST_EINVAL. */
+static int key_error(const struct load_ctx *ctx, const char *section,
+                     const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+
+static int key_error(const struct load_ctx *ctx, const char *section,
+                     const char *name, const char *fmt, ...) {
+  char message[ST_ERRLEN];
+  int line = ctx->text ? find_key_line(ctx->text, section, name) : 0;
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(message, sizeof(message), fmt, ap);
+  va_end(ap);
+  if (line > 0)
+    return st_seterr(ctx->err, ctx->errlen, ST_EINVAL, "%s:%d: %s",
+                     ctx->file, line, message);
+  return st_seterr(ctx->err, ctx->errlen, ST_EINVAL, "%s: %s", ctx->file,
+                   message);
+}
+
+
+/* Describes the value at idx for an error: "-5", "string \"ten\"",
+ * "boolean true" or the type name. */
+static void describe_value(lua_State *L, int idx, char *out, size_t len) {
+  switch (lua_type(L, idx)) {
+  case LUA_TNUMBER:
+    lua_pushvalue(L, idx);  /* lua_tostring converts in place */
+    snprintf(out, len, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    break;
+  case LUA_TSTRING:
+    snprintf(out, len, "string \"%.64s\"", lua_tostring(L, idx));
+    break;
+  case LUA_TBOOLEAN:
+    snprintf(out, len, "boolean %s", lua_toboolean(L, idx) ? "true" : "false");
+    break;
+  default:
+    snprintf(out, len, "%s", luaL_typename(L, idx));
+    break;
+  }
+}
+
+
 /* Stores the value on top of the stack into cfg according to spec. */
 static int apply_value(lua_State *L, struct st_config *cfg,
-                       const struct key_spec *spec, const char *base,
-                       const char *file, char *err, size_t errlen) {
-  char label[64];
+                       const struct key_spec *spec,
+                       const struct load_ctx *ctx) {
+  char label[64], value[96];
   int type = lua_type(L, -1);
   void *slot = (char *)cfg + spec->offset;
 
@@ -236,7 +383,7 @@ static int apply_value(lua_State *L, struct st_config *cfg,
         st_log_parse_level(lua_tostring(L, -1)) < 0)
       break;
     if (spec->kind == KIND_PATH) {
-      char *path = resolve_path(base, lua_tostring(L, -1));
+      char *path = resolve_path(ctx->base, lua_tostring(L, -1));
       if (path == NULL)
         return ST_ENOMEM;
       st_free(*string_at(cfg, spec->offset));
@@ -271,18 +418,18 @@ static int apply_value(lua_State *L, struct st_config *cfg,
       break;
     n = luaL_len(L, -1);
     if (n > ST_CONFIG_LIST_MAX)
-      return st_seterr(err, errlen, ST_EINVAL,
-                       "%s: key '%s' has %lld items, at most %d are allowed",
-                       file, label, (long long)n, ST_CONFIG_LIST_MAX);
+      return key_error(ctx, spec->section, spec->name,
+                       "key '%s' has %lld items, at most %d are allowed",
+                       label, (long long)n, ST_CONFIG_LIST_MAX);
     clear_list(list);
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, -1, i);
       if (lua_type(L, -1) != LUA_TSTRING) {
+        describe_value(L, -1, value, sizeof(value));
         lua_pop(L, 1);
-        return st_seterr(err, errlen, ST_EINVAL,
-                         "%s: key '%s' item %lld must be a string, got %s",
-                         file, label, (long long)i,
-                         luaL_typename(L, -1));
+        return key_error(ctx, spec->section, spec->name,
+                         "key '%s' item %lld must be a string, got %s",
+                         label, (long long)i, value);
       }
       list->items[list->count] = st_strdup(lua_tostring(L, -1));
       lua_pop(L, 1);
@@ -293,49 +440,47 @@ static int apply_value(lua_State *L, struct st_config *cfg,
     return 0;
   }
   }
-  return st_seterr(err, errlen, ST_EINVAL,
-                   "%s: key '%s' must be a %s, got %s%s%s", file, label,
-                   kind_names[spec->kind], luaL_typename(L, -1),
-                   type == LUA_TSTRING ? " " : "",
-                   type == LUA_TSTRING ? lua_tostring(L, -1) : "");
+  describe_value(L, -1, value, sizeof(value));
+  return key_error(ctx, spec->section, spec->name,
+                   "key '%s' must be a %s, got %s", label,
+                   kind_names[spec->kind], value);
 }
 
 
 /* Walks the table on top of the stack (a section when section != NULL). */
 static int apply_table(lua_State *L, struct st_config *cfg,
-                       const char *section, const char *base,
-                       const char *file, char *err, size_t errlen) {
+                       const char *section, const struct load_ctx *ctx) {
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {  /* stack: table, key, value */
     const char *name;
     const struct key_spec *spec;
-    char label[64];
+    char label[64], value[96];
     int rc;
 
     if (lua_type(L, -2) != LUA_TSTRING) {
+      rc = st_seterr(ctx->err, ctx->errlen, ST_EINVAL,
+                     "%s: %s%skeys must be names, got a %s key", ctx->file,
+                     section ? section : "", section ? ": " : "",
+                     luaL_typename(L, -2));
       lua_pop(L, 2);
-      return st_seterr(err, errlen, ST_EINVAL,
-                       "%s: %s%skeys must be names, got a %s key", file,
-                       section ? section : "", section ? ": " : "",
-                       luaL_typename(L, -2));
+      return rc;
     }
     name = lua_tostring(L, -2);
     if (section == NULL && is_section(name)) {
       if (lua_type(L, -1) != LUA_TTABLE) {
-        rc = st_seterr(err, errlen, ST_EINVAL,
-                       "%s: key '%s' must be a table, got %s", file, name,
-                       luaL_typename(L, -1));
+        describe_value(L, -1, value, sizeof(value));
+        rc = key_error(ctx, NULL, name, "key '%s' must be a table, got %s",
+                       name, value);
         lua_pop(L, 2);
         return rc;
       }
-      rc = apply_table(L, cfg, name, base, file, err, errlen);
+      rc = apply_table(L, cfg, name, ctx);
     } else if ((spec = find_key(section, name)) != NULL) {
-      rc = apply_value(L, cfg, spec, base, file, err, errlen);
+      rc = apply_value(L, cfg, spec, ctx);
     } else {
       key_label(section, name, label, sizeof(label));
-      rc = st_seterr(err, errlen, ST_EINVAL,
-                     "%s: unknown key '%s'; see stratosphere.lua for the "
-                     "keys and their types", file, label);
+      rc = key_error(ctx, section, name, "unknown key '%s'; see "
+                     "stratosphere.lua for the keys and their types", label);
     }
     lua_pop(L, 1);
     if (rc != 0) {
@@ -347,8 +492,157 @@ static int apply_table(lua_State *L, struct st_config *cfg,
 }
 
 
+int st_config_check_listen(const char *addr, int *loopback, char *err,
+                           size_t errlen) {
+  char host[INET6_ADDRSTRLEN + 2];
+  const char *colon = strrchr(addr, ':');
+  size_t host_len;
+  struct in_addr a4;
+  struct in6_addr a6;
+  char *end;
+  long port;
+
+  if (colon == NULL || colon == addr)
+    return st_seterr(err, errlen, ST_EINVAL, "expected IP:PORT, for "
+                     "example 127.0.0.1:8080, or [IPv6]:PORT");
+  port = strtol(colon + 1, &end, 10);
+  if (!isdigit((unsigned char)colon[1]) || *end != '\0')
+    return st_seterr(err, errlen, ST_EINVAL, "the port '%s' is not a "
+                     "number", colon + 1);
+  if (port > 65535)
+    return st_seterr(err, errlen, ST_EINVAL, "the port %s is out of range "
+                     "0-65535", colon + 1);
+  host_len = (size_t)(colon - addr);
+  if (addr[0] == '[') {
+    if (host_len < 3 || addr[host_len - 1] != ']' ||
+        host_len - 2 >= sizeof(host))
+      return st_seterr(err, errlen, ST_EINVAL, "expected [IPv6]:PORT, for "
+                       "example [::1]:8080");
+    memcpy(host, addr + 1, host_len - 2);
+    host[host_len - 2] = '\0';
+    if (inet_pton(AF_INET6, host, &a6) != 1)
+      return st_seterr(err, errlen, ST_EINVAL, "'%s' is not an IPv6 "
+                       "address", host);
+    if (loopback != NULL)
+      *loopback = IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0;
+  }
+  if (host_len >= sizeof(host) || memchr(addr, ':', host_len) != NULL)
+    return st_seterr(err, errlen, ST_EINVAL, "expected IP:PORT; an IPv6 "
+                     "address goes in brackets, as in [::1]:8080");
+  memcpy(host, addr, host_len);
+  host[host_len] = '\0';
+  if (strcmp(host, "localhost") == 0) {
+    if (loopback != NULL)
+      *loopback = 1;
+    return 0;
+  }
+  if (inet_pton(AF_INET, host, &a4) != 1)
+    return st_seterr(err, errlen, ST_EINVAL, "'%s' is not an IPv4 address "
+                     "or localhost (names are not resolved here)", host);
+  if (loopback != NULL)
+    *loopback = (ntohl(a4.s_addr) >> 24) == 127;
+  return 0;
+}
+
+
+/* Checks the proxy's credentials against its listen address: both or
+ * neither of user and password, and both beyond loopback. Fills why and
+ * returns the key to blame ("user", "password" or "listen"), or NULL. */
+static const char *check_credentials(const struct st_config *cfg,
+                                     int loopback, char *why,
+                                     size_t whylen) {
+  if (cfg->proxy_user != NULL && cfg->proxy_password == NULL) {
+    snprintf(why, whylen, "proxy.user is set without proxy.password; set "
+             "both, or neither");
+    return "user";
+  }
+  if (cfg->proxy_password != NULL && cfg->proxy_user == NULL) {
+    snprintf(why, whylen, "proxy.password is set without proxy.user; set "
+             "both, or neither");
+    return "password";
+  }
+  if (!loopback && cfg->proxy_user == NULL) {
+    snprintf(why, whylen, "listening on %s, beyond loopback, requires "
+             "proxy.user and proxy.password in the configuration",
+             cfg->proxy_listen);
+    return "listen";
+  }
+  return NULL;
+}
+
+
+/* Checks the values that apply_value() cannot judge alone: listen
+ * addresses, the proxy's credentials and the pipeline interval. */
+static int check_rules(const struct st_config *cfg,
+                       const struct load_ctx *ctx) {
+  char why[ST_ERRLEN];
+  const char *key;
+  int proxy_loopback = 1;
+
+  if (st_config_check_listen(cfg->proxy_listen, &proxy_loopback, why,
+                             sizeof(why)) != 0)
+    return key_error(ctx, "proxy", "listen", "key 'proxy.listen' has an "
+                     "invalid address \"%s\": %s", cfg->proxy_listen, why);
+  if (st_config_check_listen(cfg->dashboard_listen, NULL, why,
+                             sizeof(why)) != 0)
+    return key_error(ctx, "dashboard", "listen", "key 'dashboard.listen' "
+                     "has an invalid address \"%s\": %s",
+                     cfg->dashboard_listen, why);
+  key = check_credentials(cfg, proxy_loopback, why, sizeof(why));
+  if (key != NULL)
+    return key_error(ctx, "proxy", key, "%s", why);
+  if (cfg->pipeline_interval < ST_CONFIG_INTERVAL_MIN)
+    return key_error(ctx, "pipeline", "interval", "key 'pipeline.interval' "
+                     "must be at least %g seconds, got %g",
+                     ST_CONFIG_INTERVAL_MIN, cfg->pipeline_interval);
+  return 0;
+}
+
+
+int st_config_set_listen(struct st_config *cfg, const char *section,
+                         const char *addr, char *err, size_t errlen) {
+  int is_proxy = strcmp(section, "proxy") == 0;
+  char **slot = is_proxy ? &cfg->proxy_listen : &cfg->dashboard_listen;
+  char why[ST_ERRLEN];
+  int loopback = 1;
+
+  if (st_config_check_listen(addr, &loopback, why, sizeof(why)) != 0)
+    return st_seterr(err, errlen, ST_EINVAL, "invalid listen address "
+                     "'%s': %s", addr, why);
+  if (set_string(slot, addr) != 0)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
+  if (is_proxy && check_credentials(cfg, loopback, why, sizeof(why)) != NULL)
+    return st_seterr(err, errlen, ST_EINVAL, "%s", why);
+  return 0;
+}
+
+
+/* Reads the file's text for find_key_line(); NULL when it cannot be read
+ * or is longer than TEXT_MAX, and errors then carry no line. */
+static char *read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  char *text;
+  size_t n;
+
+  if (f == NULL)
+    return NULL;
+  text = st_malloc(TEXT_MAX + 1);
+  n = text != NULL ? fread(text, 1, TEXT_MAX + 1, f) : 0;
+  fclose(f);
+  if (text != NULL && n > TEXT_MAX) {
+    st_free(text);
+    return NULL;
+  }
+  if (text != NULL)
+    text[n] = '\0';
+  return text;
+}
+
+
 int st_config_load(struct st_config *cfg, const char *path, char *err,
                    size_t errlen) {
+  struct load_ctx ctx;
   char *base = NULL;
   char *slash;
   lua_State *L = NULL;
@@ -387,7 +681,15 @@ int st_config_load(struct st_config *cfg, const char *path, char *err,
                    luaL_typename(L, -1));
     goto out;
   }
-  rc = apply_table(L, cfg, NULL, base, path, err, errlen);
+  ctx.file = path;
+  ctx.base = base;
+  ctx.text = read_text(path);
+  ctx.err = err;
+  ctx.errlen = errlen;
+  rc = apply_table(L, cfg, NULL, &ctx);
+  if (rc == 0)
+    rc = check_rules(cfg, &ctx);
+  st_free(ctx.text);
   if (rc == 0)
     rc = derive_paths(cfg);
   if (rc == ST_ENOMEM)

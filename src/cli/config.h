@@ -13,6 +13,10 @@
 
 #define ST_CONFIG_LIST_MAX 32
 
+/* Seconds between two pipeline runs at least: a shorter interval keeps a
+ * CPU busy polling probe.db. */
+#define ST_CONFIG_INTERVAL_MIN 0.1
+
 struct st_config_list {
   char *items[ST_CONFIG_LIST_MAX];
   size_t count;
@@ -57,11 +61,26 @@ struct st_config {
 
 /* Fills cfg with the built-in defaults (the same values stratosphere.lua
  * documents), then overrides them from the file at path. Returns 0, or
- * ST_EINVAL / ST_EIO with one line in err naming the file, the line when
- * Lua gives one, the key and the expected type. cfg must be released with
- * st_config_cleanup() in both cases. */
+ * ST_EINVAL / ST_EIO with one line in err naming the file, the line, the
+ * key, the expected type and the value given. The line of a key comes
+ * from finding "name =" in the file's text, so a key set by code has
+ * none. cfg must be released with st_config_cleanup() in both cases. */
 int st_config_load(struct st_config *cfg, const char *path, char *err,
                    size_t errlen);
+
+/* Checks a listen address: IPv4:PORT, [IPv6]:PORT or localhost:PORT, with
+ * a port from 0 to 65535 (0 picks a free port). Returns 0 and sets
+ * *loopback (when not NULL) to whether only this machine can connect, or
+ * ST_EINVAL with the reason in err, which does not repeat the address. */
+int st_config_check_listen(const char *addr, int *loopback, char *err,
+                           size_t errlen);
+
+/* Replaces proxy.listen or dashboard.listen (section "proxy" or
+ * "dashboard") with addr, as --listen does, after the checks the loader
+ * makes: the address, and for the proxy the credentials it needs beyond
+ * loopback. Returns 0, or ST_EINVAL / ST_ENOMEM with one line in err. */
+int st_config_set_listen(struct st_config *cfg, const char *section,
+                         const char *addr, char *err, size_t errlen);
 
 /* Fills cfg with the defaults only, with data_dir relative to base_dir. */
 int st_config_defaults(struct st_config *cfg, const char *base_dir);

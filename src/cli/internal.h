@@ -9,13 +9,14 @@
 
 /* Creates a full Lua state with the REPL's globals (probe, kb and the
  * helpers) on the files probe_path and kb_path, or cfg's where NULL.
- * component names the command in log lines and messages. Returns
- * ST_EXIT_OK and sets *out, which the caller frees with st_script_free(),
- * or prints the error and returns ST_EXIT_FAIL. Used by `repl`, `lua` and
- * `inspect`. */
+ * probe_hint is the advice added when the flows file cannot be opened
+ * (NULL: "give --probe FILE"). component names the command in log lines
+ * and messages. Returns ST_EXIT_OK and sets *out, which the caller frees
+ * with st_script_free(), or prints the error and returns ST_EXIT_FAIL.
+ * Used by `repl`, `lua` and `inspect`. */
 int st__cmd_repl_open_env(const struct st_config *cfg, const char *probe_path,
-                          const char *kb_path, const char *component,
-                          lua_State **out);
+                          const char *kb_path, const char *probe_hint,
+                          const char *component, lua_State **out);
 
 /* Parses a duration: a number of seconds, optionally followed by s, m, h
  * or d ("90s", "10m", "1.5h"). Returns 0 and sets *seconds, or

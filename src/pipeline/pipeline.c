@@ -445,7 +445,7 @@ static int run_extractor(struct scan *s, struct extractor *x,
     .merge_ref = x->code.merge_ref,
   };
   struct st_kblib_stats before, after;
-  char context[96];
+  char context[96], reason[ST_ERRLEN];
   int rc, status, declined = 0;
 
   rc = st_kb_savepoint(p->kb, s->err, s->errlen);
@@ -489,8 +489,9 @@ static int run_extractor(struct scan *s, struct extractor *x,
   if (lua_gettop(L) >= top + 2 && !lua_toboolean(L, top + 1) &&
       !lua_isnil(L, top + 2)) {
     declined = 1;
-    st_log_debug(LOG, "extractor=%s flow=%s: declined: %s", x->code.name,
-                 flow->id, luaL_tolstring(L, top + 2, NULL));
+    snprintf(reason, sizeof(reason), "flow %s: %s", flow->id,
+             luaL_tolstring(L, top + 2, NULL));
+    st_log_debug(LOG, "extractor=%s %s: declined", x->code.name, reason);
   }
   lua_settop(L, top);
   rc = st_kb_release(p->kb, s->err, s->errlen);
@@ -500,6 +501,8 @@ static int run_extractor(struct scan *s, struct extractor *x,
   if (declined) {
     pthread_mutex_lock(&p->lock);
     x->stats.declined++;
+    copy_text(x->stats.last_declined, sizeof(x->stats.last_declined),
+              reason);
     pthread_mutex_unlock(&p->lock);
   }
   return 0;

@@ -70,6 +70,8 @@ struct st_pipeline_extractor_stats {
   uint64_t errors;         /* runs that raised, timed out or ran out of
                             * memory (their writes were rolled back) */
   uint64_t declined;       /* runs that returned nil, "reason" */
+  char last_declined[ST_ERRLEN];  /* "flow ID: reason" of the last run
+                                   * that declined, or "" */
   char last_error[ST_ERRLEN];
   int64_t last_run_us;     /* wall clock of its last run, 0 if none */
 };

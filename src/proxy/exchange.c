@@ -24,6 +24,7 @@ void st__exchange_init(struct exchange *ex, size_t max_body) {
   st_http_msg_init(&ex->req, 1);
   st_http_msg_init(&ex->resp, 0);
   st_dynbuf_init(&ex->req_pending, SIZE_MAX);
+  st_dynbuf_init(&ex->raw_held, ST_PROXY_BANNER_HOLD);
   st_capture_body_init(&ex->req_body, max_body);
   st_capture_body_init(&ex->resp_body, max_body);
 }
@@ -50,6 +51,7 @@ void st__exchange_reset(struct exchange *ex) {
   if (ex->inject)
     st_inject_cleanup(&ex->injector);
   ex->req_pending.len = 0;
+  st_dynbuf_cleanup(&ex->raw_held);
   reset_body(&ex->req_body);
   reset_body(&ex->resp_body);
   ex->active = ex->https = ex->port = 0;
@@ -58,7 +60,7 @@ void st__exchange_reset(struct exchange *ex) {
   ex->client_close = ex->req_done = ex->req_chunked = 0;
   ex->resp_head_done = ex->resp_done = ex->resp_started = 0;
   ex->interim = ex->upgraded = ex->record = ex->handshake_flow = 0;
-  ex->out_chunked = ex->out_close = ex->inject = 0;
+  ex->out_chunked = ex->out_close = ex->inject = ex->head_held = 0;
 }
 
 
@@ -68,6 +70,7 @@ void st__exchange_cleanup(struct exchange *ex) {
   st_http_msg_cleanup(&ex->req);
   st_http_msg_cleanup(&ex->resp);
   st_dynbuf_cleanup(&ex->req_pending);
+  st_dynbuf_cleanup(&ex->raw_held);
   st_capture_body_cleanup(&ex->req_body);
   st_capture_body_cleanup(&ex->resp_body);
 }
@@ -477,14 +480,34 @@ static int contains_nocase(const char *hay, size_t len, const char *needle) {
 }
 
 
-/* Sends body bytes to the client in the framing chosen at the head. */
+static int write_response_head(struct conn *c);
+
+
+/* Sends the head of a compressed page that was held while the first
+ * decoded bytes were checked. The encoded bytes kept for a fallback are
+ * no longer needed. */
+static int send_held_head(struct conn *c) {
+  c->ex.head_held = 0;
+  st_dynbuf_cleanup(&c->ex.raw_held);
+  return write_response_head(c);
+}
+
+
+/* Sends body bytes to the client in the framing chosen at the head,
+ * sending a held head first. */
 static int client_body(void *ud, const char *data, size_t n) {
   struct conn *c = ud;
   char head[24];
   uv_buf_t bufs[3];
+  int rc;
 
   if (n == 0)
     return 0;
+  if (c->ex.head_held) {
+    rc = send_held_head(c);
+    if (rc != 0)
+      return rc;
+  }
   if (!c->ex.out_chunked)
     return st__endpoint_send(&c->client, data, n);
   snprintf(head, sizeof(head), "%zx\r\n", n);
@@ -530,8 +553,31 @@ static int write_interim(struct conn *c, const struct st_http_msg *m) {
 }
 
 
+/* Chooses how the body reaches the client: as received, chunked (a
+ * body whose length changes with the banner, or that arrived chunked), or
+ * delimited by closing the connection for an HTTP/1.0 client. */
+static void plan_framing(struct conn *c) {
+  struct exchange *ex = &c->ex;
+  const struct st_http_msg *m = &ex->resp;
+  int client_11 = ex->req.major == 1 && ex->req.minor >= 1;
+
+  ex->out_chunked = ex->out_close = 0;
+  if (ex->inject || m->chunked) {
+    ex->out_chunked = client_11;
+    ex->out_close = !client_11;
+  } else if (m->content_length < 0) {
+    ex->out_close = 1;
+  }
+  if (ex->out_close)
+    ex->client_close = 1;
+}
+
+
 /* Chooses how the body reaches the client, whether it is recorded and
- * whether the banner goes in. Returns 1 when the response has no body. */
+ * whether the banner goes in. A compressed page gets the banner only once
+ * it decodes, so its head is held until the first decoded bytes go out:
+ * until then the response can still be relayed as the origin sent it.
+ * Returns 1 when the response has no body. */
 static int plan_response(struct conn *c) {
   struct exchange *ex = &c->ex;
   const struct st_http_msg *m = &ex->resp;
@@ -540,7 +586,6 @@ static int plan_response(struct conn *c) {
   const char *ct = st_headers_get(&m->headers, "content-type", &ct_len);
   const char *ce = st_headers_get(&m->headers, "content-encoding", &ce_len);
   int skip_body = ex->is_head || m->status == 204 || m->status == 304;
-  int client_11 = ex->req.major == 1 && ex->req.minor >= 1;
   enum st_decode_encoding enc = st_decode_parse(ce, ce_len);
 
   ex->record = recording(c) && st_capture_wants(cfg, ct, ct_len);
@@ -562,16 +607,11 @@ static int plan_response(struct conn *c) {
     st_inject_init(&ex->injector, c->proxy->banner, c->proxy->banner_len,
                    ST_PROXY_BANNER_HOLD);
 
+  ex->head_held = ex->decoder != NULL;
+
   if (skip_body)
     return 1;
-  if (ex->inject || m->chunked) {
-    ex->out_chunked = client_11;
-    ex->out_close = !client_11;
-  } else if (m->content_length < 0) {
-    ex->out_close = 1;
-  }
-  if (ex->out_close)
-    ex->client_close = 1;
+  plan_framing(c);
   return 0;
 }
 
@@ -635,6 +675,8 @@ static int response_head(void *ud, struct st_http_msg *msg) {
     return write_interim(c, &ex->resp);
   }
   skip_body = plan_response(c);
+  if (ex->head_held)
+    return 0;
   rc = write_response_head(c);
   if (rc != 0)
     return rc;
@@ -642,24 +684,11 @@ static int response_head(void *ud, struct st_http_msg *msg) {
 }
 
 
-static int response_body(void *ud, const char *data, size_t n) {
-  struct upstream *up = ud;
-  struct conn *c = up->conn;
+/* Relays and records body bytes that are not decoded on the way. */
+static int relay_body(struct conn *c, const char *data, size_t n) {
   struct exchange *ex = &c->ex;
-  char err[ST_ERRLEN];
   int rc;
 
-  if (ex->decoder != NULL) {
-    rc = st_decoder_feed(ex->decoder, data, n, decoded_body, c, err,
-                         sizeof(err));
-    if (rc == ST_EPARSE) {
-      /* The client was promised identity; the rest cannot be sent. */
-      st_log_warn("proxy", "conn=%llu host=%s: cutting the response: %s",
-                  (unsigned long long)c->id, ex->host, err);
-      return rc;
-    }
-    return rc;
-  }
   if (ex->record) {
     rc = st_capture_body_add(&ex->resp_body, data, n);
     if (rc != 0)
@@ -668,6 +697,74 @@ static int response_body(void *ud, const char *data, size_t n) {
   if (ex->inject)
     return st_inject_feed(&ex->injector, data, n, client_body, c);
   return client_body(c, data, n);
+}
+
+
+/* Drops the banner for a compressed page whose head is still held. The
+ * client gets the head and the bytes as the origin sent them. The record
+ * gets the encoded bytes, which st_capture_flow() decodes again or marks
+ * with the decode error. */
+static int relay_undecoded(struct conn *c) {
+  struct exchange *ex = &c->ex;
+  int rc;
+
+  st_decoder_free(&ex->decoder);
+  st_inject_cleanup(&ex->injector);
+  ex->inject = 0;
+  ex->head_held = 0;
+  reset_body(&ex->resp_body);
+  plan_framing(c);
+  rc = write_response_head(c);
+  if (rc == 0)
+    rc = relay_body(c, ex->raw_held.data, ex->raw_held.len);
+  st_dynbuf_cleanup(&ex->raw_held);
+  return rc;
+}
+
+
+/* Decodes a compressed HTML body for the banner. While the head is held,
+ * the encoded bytes are kept too, so that a body that fails to decode
+ * still reaches the client and the record unchanged. */
+static int decode_body(struct conn *c, const char *data, size_t n) {
+  struct exchange *ex = &c->ex;
+  char err[ST_ERRLEN];
+  int rc;
+
+  if (ex->head_held) {
+    rc = st_dynbuf_append(&ex->raw_held, data, n);
+    if (rc == ST_ELIMIT) {
+      /* This much encoded input with nothing released yet means the
+       * banner would not fit within the hold anyway. */
+      rc = relay_undecoded(c);
+      return rc != 0 ? rc : relay_body(c, data, n);
+    }
+    if (rc != 0)
+      return rc;
+  }
+  rc = st_decoder_feed(ex->decoder, data, n, decoded_body, c, err,
+                       sizeof(err));
+  if (rc == ST_EPARSE && ex->head_held) {
+    st_log_info("proxy", "conn=%llu host=%s: relaying the page without "
+                "the banner: %s", (unsigned long long)c->id, ex->host, err);
+    return relay_undecoded(c);
+  }
+  if (rc == ST_EPARSE) {
+    /* Decoded bytes went out with a head that dropped Content-Encoding,
+     * so the rest cannot be sent either way. */
+    st_log_warn("proxy", "conn=%llu host=%s: cutting the response: %s",
+                (unsigned long long)c->id, ex->host, err);
+  }
+  return rc;
+}
+
+
+static int response_body(void *ud, const char *data, size_t n) {
+  struct upstream *up = ud;
+  struct conn *c = up->conn;
+
+  if (c->ex.decoder != NULL)
+    return decode_body(c, data, n);
+  return relay_body(c, data, n);
 }
 
 
@@ -684,12 +781,22 @@ static int response_done(void *ud, struct st_http_msg *msg) {
   swap_trailers(&ex->resp.trailers, &msg->trailers);
   if (ex->decoder != NULL) {
     ex->resp_body.decoded = 1;
-    if (st_decoder_finish(ex->decoder, err, sizeof(err)) != 0)
-      snprintf(ex->resp_body.decode_error,
-               sizeof(ex->resp_body.decode_error), "%s", err);
+    if (st_decoder_finish(ex->decoder, err, sizeof(err)) != 0) {
+      if (ex->head_held) {
+        st_log_info("proxy", "conn=%llu host=%s: relaying the page "
+                    "without the banner: %s", (unsigned long long)c->id,
+                    ex->host, err);
+        rc = relay_undecoded(c);
+      } else {
+        snprintf(ex->resp_body.decode_error,
+                 sizeof(ex->resp_body.decode_error), "%s", err);
+      }
+    }
   }
-  if (ex->inject)
+  if (rc == 0 && ex->inject)
     rc = st_inject_finish(&ex->injector, client_body, c);
+  if (rc == 0 && ex->head_held)
+    rc = send_held_head(c);  /* the page decoded to nothing */
   if (rc == 0 && ex->out_chunked) {
     st_dynbuf_init(&end, ST_HTTP_MAX_HEAD + 16);
     rc = st_dynbuf_append(&end, "0\r\n", 3);

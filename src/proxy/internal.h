@@ -79,8 +79,12 @@ struct exchange {
   int out_chunked;          /* body goes to the client chunked */
   int out_close;            /* body is delimited by closing the client */
   int inject;               /* inserting the banner */
+  int head_held;            /* response head not sent: decoding unproven */
   struct st_decoder *decoder;  /* decoding HTML for the banner */
   struct st_inject injector;
+  struct st_dynbuf raw_held;     /* encoded body bytes received while the
+                                  * head is held, for relaying them as
+                                  * they came if decoding fails */
   struct st_dynbuf req_pending;  /* framed request bytes waiting for the
                                   * upstream connection */
   struct st_capture_body req_body;

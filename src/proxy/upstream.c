@@ -375,9 +375,13 @@ void st__upstream_on_error(struct upstream *up, int code, const char *what) {
   if (c == NULL)
     return;
   if (code == ST_ETLS) {
-    st_log_warn("proxy", "conn=%llu host=%s: upstream TLS failed: %s",
-                (unsigned long long)c->id, up->host, what);
-    fail(up, 502, "TLS with %s failed: %s", up->host, what);
+    /* st__conn_fail() logs the reason once, with the connection id. */
+    if (up->ep.tls != NULL && st_tls_verify_error(up->ep.tls) != NULL)
+      fail(up, 502, "TLS with %s failed: %s; trust its CA with --ca-file "
+           "FILE, or use --upstream-insecure for lab servers", up->host,
+           what);
+    else
+      fail(up, 502, "TLS with %s failed: %s", up->host, what);
     return;
   }
   if (c->mode == MODE_TUNNEL) {

@@ -71,6 +71,10 @@ int st_repl_setup(lua_State *L, const struct st_repl_env *env, char *err,
     lua_setfield(L, -2, "budget");
     lua_pushinteger(L, (lua_Integer)env->extractor_memory);
     lua_setfield(L, -2, "memory");
+    if (env->probe_hint != NULL) {
+      lua_pushstring(L, env->probe_hint);
+      lua_setfield(L, -2, "probe_hint");
+    }
     status = st_script_pcall(L, 2, 0);
   }
   if (status != LUA_OK) {

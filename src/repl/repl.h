@@ -20,6 +20,8 @@ struct st_repl_env {
   const char *extractor_dir;  /* where try "name" looks for name.lua */
   double extractor_budget;    /* seconds per flow for try() and run() */
   size_t extractor_memory;    /* bytes the extractor's state may hold */
+  const char *probe_hint;     /* what to do when probe_path cannot be
+                               * opened; NULL for the REPL's own hint */
 };
 
 /* Lines of history kept in the history file. */

@@ -210,13 +210,29 @@ static void push_column(lua_State *L, sqlite3_stmt *stmt, int i) {
 }
 
 
-/* Pushes the metatable of a result: {__name = ROWS_NAME, columns = {...}}. */
+/* __tostring of a result: the aligned text table that the REPL prints,
+ * from stratosphere.printer's format(). */
+static int rows_tostring(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "stratosphere.printer");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "format");
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+
+/* Pushes the metatable of a result: {__name = ROWS_NAME, columns = {...},
+ * __tostring}. */
 static void push_rows_metatable(lua_State *L, sqlite3_stmt *stmt) {
   int ncol = sqlite3_column_count(stmt);
 
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   lua_pushliteral(L, ROWS_NAME);
   lua_setfield(L, -2, "__name");
+  lua_pushcfunction(L, rows_tostring);
+  lua_setfield(L, -2, "__tostring");
   lua_createtable(L, ncol, 0);
   for (int i = 0; i < ncol; i++) {
     lua_pushstring(L, sqlite3_column_name(stmt, i));

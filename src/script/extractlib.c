@@ -73,6 +73,10 @@ static int push_result(lua_State *L) {
       lua_pushstring(L, x->last_error);
       lua_setfield(L, -2, "last_error");
     }
+    if (x->last_declined[0] != '\0') {
+      lua_pushstring(L, x->last_declined);
+      lua_setfield(L, -2, "last_declined");
+    }
   }
   return 1;
 }
@@ -82,7 +86,8 @@ static int push_result(lua_State *L) {
  * extractor file over every flow of probe (opened read-only) into kb
  * (created when missing) with the pipeline's own loader and runner.
  * Returns a table of counts (flows, matched, errors, declined,
- * entities_added, ..., load_error and last_error when set), or nil and a
+ * entities_added, ..., load_error, last_error and last_declined when
+ * set), or nil and a
  * message when a database cannot be used. */
 static int extract_run(lua_State *L) {
   struct st_pipeline_options opts;

@@ -18,6 +18,7 @@
 #include "script/flowlib.h"
 #include "script/htmllib.h"
 #include "script/kblib.h"
+#include "script/sourcelib.h"
 #include "script/textlib.h"
 #include "util/alloc.h"
 #include "util/err.h"
@@ -36,6 +37,7 @@ static const luaL_Reg core_modules[] = {
   { "stratosphere.core.flow", luaopen_stratosphere_core_flow },
   { "stratosphere.core.html", luaopen_stratosphere_core_html },
   { "stratosphere.core.text", luaopen_stratosphere_core_text },
+  { "stratosphere.core.source", luaopen_stratosphere_core_source },
   { NULL, NULL },
 };
 

@@ -904,6 +904,7 @@ int st__app_new(struct st__app **out, const struct st__app_options *opts,
     app->lib.ca_pem_len = opts->ca_pem_len;
   }
   app->lib.started_us = st_time_now_us();
+  app->lib.page_budget = opts->page_budget;
   app->lib.pipeline = opts->pipeline;
   app->lib.app = app;
   app->lib.kb_ref = LUA_NOREF;

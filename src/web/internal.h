@@ -222,6 +222,7 @@ struct st__weblib {
   int kb_ref;              /* registry refs of the Lua handles, or LUA_NOREF */
   int probe_ref;
   uint64_t deadline_ms;    /* st_time_mono_ms() when queries must stop */
+  double page_budget;      /* seconds a page may run per request */
   char *ca_pem;            /* NULL when there is no CA */
   size_t ca_pem_len;
   unsigned char *ca_der;

@@ -170,6 +170,7 @@ static void push_file_size(lua_State *L, const char *path) {
 
 
 /* web.status() -> { address, started, uptime_s, memory_bytes, pages_dir,
+ * page_budget_s,
  * files = { kb = { path, size, wal_size }, probe = { ... } } } */
 static int web_status(lua_State *L) {
   struct st__weblib *ctx = context(L);
@@ -187,6 +188,8 @@ static int web_status(lua_State *L) {
   lua_setfield(L, -2, "memory_bytes");
   lua_pushstring(L, ctx->pages_dir);
   lua_setfield(L, -2, "pages_dir");
+  lua_pushnumber(L, ctx->page_budget);
+  lua_setfield(L, -2, "page_budget_s");
   lua_pushstring(L, st_log_level_name((enum st_log_level)st_log_level));
   lua_setfield(L, -2, "log_level");
   lua_createtable(L, 0, 2);

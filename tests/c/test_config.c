@@ -110,7 +110,7 @@ TEST(config_wrong_type_named) {
   ASSERT_INT_EQ(ST_EINVAL, load_text("return { store = { retention = "
                                      "'ten' } }", &cfg, err, sizeof(err)));
   ASSERT(strstr(err, "key 'store.retention' must be a non-negative "
-                     "number, got string ten") != NULL);
+                     "number, got string \"ten\"") != NULL);
   st_config_cleanup(&cfg);
 
   ASSERT_INT_EQ(ST_EINVAL, load_text("return { proxy = { max_body = 1.5 } }",
@@ -128,12 +128,173 @@ TEST(config_wrong_type_named) {
 
   ASSERT_INT_EQ(ST_EINVAL, load_text("return { proxy = 5 }", &cfg, err,
                                      sizeof(err)));
-  ASSERT(strstr(err, "key 'proxy' must be a table, got number") != NULL);
+  ASSERT(strstr(err, "key 'proxy' must be a table, got 5") != NULL);
   st_config_cleanup(&cfg);
 
   ASSERT_INT_EQ(ST_EINVAL, load_text("return { log_level = 'loud' }", &cfg,
                                      err, sizeof(err)));
   ASSERT(strstr(err, "'log_level' must be a string: \"error\"") != NULL);
+  st_config_cleanup(&cfg);
+}
+
+
+TEST(config_bad_value_shown) {
+  struct st_config cfg;
+  char err[ST_ERRLEN];
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return { pipeline = { interval = -5 } }",
+                                     &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "key 'pipeline.interval' must be a non-negative "
+                     "number, got -5") != NULL);
+  st_config_cleanup(&cfg);
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return { capture = { banner = 1 } }",
+                                     &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "'capture.banner' must be a boolean, got 1") != NULL);
+  st_config_cleanup(&cfg);
+}
+
+
+/* Keys found in the text get their line. Comments, strings and another
+ * section that mention the key's name first must not count. */
+TEST(config_key_errors_have_line) {
+  struct st_config cfg;
+  char err[ST_ERRLEN];
+  const char *text =
+      "-- interval = 1 in a comment\n"
+      "return {\n"
+      "  data_dir = 'interval = 2',\n"
+      "  pipeline = {\n"
+      "    --[[ interval = 4\n"
+      "    ]]\n"
+      "    interval = -5,\n"
+      "  },\n"
+      "}\n";
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text(text, &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "config.lua:7: key 'pipeline.interval'") != NULL);
+  st_config_cleanup(&cfg);
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return {\n  proxy = {\n"
+                                     "    listen = '127.0.0.1:1',\n"
+                                     "  },\n  dashboard = {\n"
+                                     "    listen = 5,\n  },\n}\n",
+                                     &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "config.lua:6: key 'dashboard.listen'") != NULL);
+  st_config_cleanup(&cfg);
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return {\n  proxy = {\n"
+                                     "    listen = '127.0.0.1:1',\n"
+                                     "    lisen = 'x',\n  },\n}\n",
+                                     &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "config.lua:4: unknown key 'proxy.lisen'") != NULL);
+  st_config_cleanup(&cfg);
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return {\n  log_level = 'info',\n"
+                                     "  store = {\n    retention = 'ten',\n"
+                                     "  },\n}\n", &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "config.lua:4: key 'store.retention'") != NULL);
+  st_config_cleanup(&cfg);
+}
+
+
+TEST(config_listen_addresses_checked) {
+  static const struct {
+    const char *addr;
+    int ok;
+    int loopback;
+    const char *reason;
+  } cases[] = {
+    { "127.0.0.1:8080", 1, 1, NULL },
+    { "127.0.0.1:0", 1, 1, NULL },
+    { "localhost:8080", 1, 1, NULL },
+    { "0.0.0.0:8090", 1, 0, NULL },
+    { "192.168.1.5:65535", 1, 0, NULL },
+    { "[::1]:8080", 1, 1, NULL },
+    { "[::]:8080", 1, 0, NULL },
+    { "127.0.0.1:99999", 0, 0, "out of range 0-65535" },
+    { "127.0.0.1:", 0, 0, "is not a number" },
+    { "127.0.0.1:-1", 0, 0, "is not a number" },
+    { "127.0.0.1:80x", 0, 0, "is not a number" },
+    { "127.0.0.1", 0, 0, "expected IP:PORT" },
+    { ":8080", 0, 0, "expected IP:PORT" },
+    { "::1:8080", 0, 0, "goes in brackets" },
+    { "[::1:8080", 0, 0, "expected [IPv6]:PORT" },
+    { "[zz]:8080", 0, 0, "'zz' is not an IPv6 address" },
+    { "example.org:80", 0, 0, "'example.org' is not an IPv4 address" },
+  };
+  char err[ST_ERRLEN];
+
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    int loopback = -1;
+    int rc = st_config_check_listen(cases[i].addr, &loopback, err,
+                                    sizeof(err));
+
+    if (cases[i].ok) {
+      ASSERT_INT_EQ(0, rc);
+      ASSERT_INT_EQ(cases[i].loopback, loopback);
+    } else {
+      ASSERT_INT_EQ(ST_EINVAL, rc);
+      ASSERT(strstr(err, cases[i].reason) != NULL);
+    }
+  }
+}
+
+
+TEST(config_credentials_and_interval_checked) {
+  struct st_config cfg;
+  char err[ST_ERRLEN];
+
+  ASSERT_INT_EQ(0, load_text("return { proxy = { listen = '0.0.0.0:8090', "
+                             "user = 'u', password = 'p' } }",
+                             &cfg, err, sizeof(err)));
+  ASSERT_STR_EQ("0.0.0.0:8090", cfg.proxy_listen);
+  st_config_cleanup(&cfg);
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return { proxy = { listen = "
+                                     "'0.0.0.0:8090' } }",
+                                     &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "beyond loopback, requires proxy.user and "
+                     "proxy.password") != NULL);
+  st_config_cleanup(&cfg);
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return { proxy = { user = 'u' } }",
+                                     &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "proxy.user is set without proxy.password") != NULL);
+  st_config_cleanup(&cfg);
+
+  ASSERT_INT_EQ(ST_EINVAL, load_text("return { pipeline = { interval = "
+                                     "0.05 } }", &cfg, err, sizeof(err)));
+  ASSERT(strstr(err, "'pipeline.interval' must be at least 0.1 seconds, "
+                     "got 0.05") != NULL);
+  st_config_cleanup(&cfg);
+
+  ASSERT_INT_EQ(0, load_text("return { pipeline = { interval = 0.1 } }",
+                             &cfg, err, sizeof(err)));
+  st_config_cleanup(&cfg);
+}
+
+
+TEST(config_set_listen_checks_like_file) {
+  struct st_config cfg;
+  char err[ST_ERRLEN];
+
+  ASSERT_INT_EQ(0, st_config_defaults(&cfg, dir));
+  ASSERT_INT_EQ(0, st_config_set_listen(&cfg, "proxy", "127.0.0.1:0", err,
+                                        sizeof(err)));
+  ASSERT_STR_EQ("127.0.0.1:0", cfg.proxy_listen);
+  ASSERT_INT_EQ(ST_EINVAL, st_config_set_listen(&cfg, "proxy",
+                                                "0.0.0.0:8090", err,
+                                                sizeof(err)));
+  ASSERT(strstr(err, "beyond loopback") != NULL);
+  ASSERT_INT_EQ(ST_EINVAL, st_config_set_listen(&cfg, "dashboard",
+                                                "127.0.0.1:70000", err,
+                                                sizeof(err)));
+  ASSERT(strstr(err, "invalid listen address '127.0.0.1:70000'") != NULL);
+  /* The dashboard has no credentials, so beyond loopback is allowed. */
+  ASSERT_INT_EQ(0, st_config_set_listen(&cfg, "dashboard", "0.0.0.0:8082",
+                                        err, sizeof(err)));
+  ASSERT_STR_EQ("0.0.0.0:8082", cfg.dashboard_listen);
   st_config_cleanup(&cfg);
 }
 
@@ -181,6 +342,11 @@ int main(void) {
   RUN(config_values_override_defaults);
   RUN(config_unknown_key_named);
   RUN(config_wrong_type_named);
+  RUN(config_bad_value_shown);
+  RUN(config_key_errors_have_line);
+  RUN(config_listen_addresses_checked);
+  RUN(config_credentials_and_interval_checked);
+  RUN(config_set_listen_checks_like_file);
   RUN(config_syntax_error_has_line);
   RUN(config_not_a_table_rejected);
   RUN(config_missing_file_named);

@@ -1,11 +1,12 @@
 #!/bin/bash
 # `stratosphere browser`: the arguments it builds, its messages when
 # something is missing, and real headless Chromium runs on loopback: one
-# that loads an HTTPS page whose certificate only the data folder's CA
-# signs (trusted through the temporary NSS database), a control run with
-# another CA that must fail, and one whose plain-HTTP request must reach
-# the configured proxy (a local fixture that answers every request
-# itself, so nothing leaves the machine).
+# that loads an HTTPS page on 127.0.0.1 whose certificate only the data
+# folder's CA signs (trusted through the temporary NSS database) through
+# the configured proxy, a control run with another CA that must fail, and
+# one whose plain-HTTP request must reach the proxy. The proxy is a local
+# fixture that tunnels CONNECT to 127.0.0.1 only and answers every other
+# request itself, so nothing leaves the machine.
 # Usage: browser_chromium.sh BINARY
 set -u
 bin=$(realpath "$1")
@@ -68,6 +69,7 @@ for want in "certutil -d sql:TMP/home/.pki/nssdb -N --empty-password" \
     "-A -t C,, -n stratosphere-ca -i $work/data/ca/ca.pem" \
     "HOME=TMP/home $fake --user-data-dir=TMP/profile" \
     "--proxy-server=http://127.0.0.1:18471" \
+    "--proxy-bypass-list=<-loopback>" \
     "--disable-background-networking" "--disable-component-update" \
     "--disable-sync" "--disable-features=NetworkTimeServiceQuerying," \
     "--headless https://example.test/"; do
@@ -97,7 +99,7 @@ fi
 
 # --- fixtures: an HTTPS page and a fake proxy, both on 127.0.0.1 ---
 cat > servers.py <<'EOF'
-import http.server, ssl, sys, threading
+import http.server, socket, ssl, sys, threading
 
 class Page(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -111,16 +113,45 @@ class Page(http.server.BaseHTTPRequestHandler):
         pass
 
 class Proxy(http.server.BaseHTTPRequestHandler):
-    # Answers every request itself and forwards nothing.
+    # Tunnels CONNECT to 127.0.0.1 and answers everything else itself.
     def handle_any(self):
         with open("proxy.log", "a") as log:
             log.write(self.requestline + "\n")
+        host, _, port = self.path.rpartition(":")
+        if self.command == "CONNECT" and host == "127.0.0.1":
+            self.tunnel(int(port))
+            return
         body = b"<html><body><p>via-proxy-ok</p></body></html>"
         self.send_response(200 if self.command != "CONNECT" else 403)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+    def tunnel(self, port):
+        upstream = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        def pump(src, dst):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                try:
+                    dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+        up = threading.Thread(target=pump, args=(self.connection, upstream))
+        up.start()
+        pump(upstream, self.connection)
+        up.join()
+        upstream.close()
+        self.close_connection = True
     do_GET = do_POST = do_HEAD = do_CONNECT = handle_any
     def log_message(self, *args):
         pass
@@ -151,11 +182,13 @@ run_browser() {
     >"$1.dom" 2>"$1.log"
 }
 
-# The page's certificate is signed by data/ca/ca.pem: trusted. Loopback
-# URLs bypass the proxy, so Chromium connects to the fixture directly.
+# The page's certificate is signed by data/ca/ca.pem: trusted. A loopback
+# URL goes through the proxy too (--proxy-bypass-list=<-loopback>).
 run_browser trusted "https://127.0.0.1:$page_port/"
 grep -q trusted-page-ok trusted.dom ||
   fail "HTTPS page signed by the data folder's CA did not load: $(tail -5 trusted.log)"
+grep -q "^CONNECT 127.0.0.1:$page_port HTTP/1.1" proxy.log ||
+  fail "the loopback page did not go through the proxy: $(cat proxy.log 2>/dev/null)"
 grep -q "started Chromium ($chromium) with a temporary profile" trusted.log ||
   fail "browser did not say which browser it started: $(head -3 trusted.log)"
 

@@ -27,6 +27,14 @@ status=0
 
 "$binary" ca --config "$config" >"$tmp/first" || fail "first ca run failed"
 grep -q "(created now)" "$tmp/first" || fail "first run did not create the CA"
+# Without --export the phone steps are printed too, with how to get the
+# DER file they need.
+grep -q "^  Android: copy stratosphere-ca.cer to the phone" "$tmp/first" ||
+  fail "ca prints no Android steps: $(cat "$tmp/first")"
+grep -q "^  iOS: open stratosphere-ca.cer in Safari" "$tmp/first" ||
+  fail "ca prints no iOS steps: $(cat "$tmp/first")"
+grep -q "'stratosphere ca --export DIR', or open http://stratosphere/ca.cer" "$tmp/first" ||
+  fail "ca does not say how to get the DER file: $(cat "$tmp/first")"
 [ "$(stat -c %a "$tmp/data/ca/ca.key")" = 600 ] ||
   fail "ca.key mode is $(stat -c %a "$tmp/data/ca/ca.key"), expected 600"
 

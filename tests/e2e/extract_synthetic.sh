@@ -3,7 +3,8 @@
 # ten a search result page with 10 result links, the rest small JSON
 # responses) with the fixture Google extractor: every flow is seen and
 # every search page matched. The time is printed for information only;
-# bench/ measures speed.
+# bench/ measures speed. Then the summary and exit status of extractors
+# that decline, raise and fail to load, on a small probe.
 set -u
 bin=$(realpath "${1:?usage: extract_synthetic.sh BINARY}")
 src=${ST_SOURCE_DIR:-$(pwd)}
@@ -17,7 +18,7 @@ if ! command -v python3 >/dev/null; then
   exit 77
 fi
 
-python3 - "$tmp/probe.db" "$flows" <<'EOF' || exit 1
+cat >"$tmp/make_probe.py" <<'EOF'
 import json
 import random
 import sqlite3
@@ -67,6 +68,7 @@ for i in range(1, count + 1):
 db.executemany("INSERT INTO flows VALUES (%s)" % ",".join("?" * 19), rows)
 db.commit()
 EOF
+python3 "$tmp/make_probe.py" "$tmp/probe.db" "$flows" || exit 1
 
 start=$(date +%s%N)
 out=$("$bin" extract -q --probe "$tmp/probe.db" --kb "$tmp/kb.db" \
@@ -83,5 +85,69 @@ printf '%s\n' "$out" | grep -qx "flows seen: $flows" ||
   { echo "FAIL: not every flow was seen"; failures=1; }
 printf '%s\n' "$out" | grep -q "2000 flows matched, 0 errors" ||
   { echo "FAIL: expected 2000 matched flows"; failures=1; }
+
+# Exit status and summary on 50 flows (5 search pages, 45 JSON). A
+# declined flow is no failure, and its reason is shown. A run that raises
+# or a file that does not load makes the status 1, and the other
+# extractors still run.
+python3 "$tmp/make_probe.py" "$tmp/small.db" 50 || exit 1
+cat >"$tmp/decline.lua" <<'EOF'
+local M = { match = { content_type = "text/html" } }
+function M.extract(flow, kb) return nil, "no results block" end
+return M
+EOF
+cat >"$tmp/raise.lua" <<'EOF'
+local M = { match = { content_type = "json" } }
+function M.extract(flow, kb) error("boom") end
+return M
+EOF
+printf 'local M = {\n  match = {\nreturn M\n' >"$tmp/broken.lua"
+
+# extract_case NAME STATUS EXTRACTORS...: runs extract over small.db into a
+# fresh knowledge base, checks the status and leaves the output in $out.
+extract_case() {
+  local name=$1 status=$2 rc
+  shift 2
+  rm -f "$tmp/small.kb.db"
+  out=$("$bin" extract -q --probe "$tmp/small.db" --kb "$tmp/small.kb.db" \
+    "$@" 2>&1)
+  rc=$?
+  [ "$rc" -eq "$status" ] ||
+    { echo "FAIL: $name: exit status $rc, expected $status: $out"; failures=1; }
+}
+
+# has NAME LINE: the output of the last case has the line LINE.
+has() {
+  printf '%s\n' "$out" | grep -qxF -- "$2" ||
+    { echo "FAIL: $1: no line '$2' in: $out"; failures=1; }
+}
+
+extract_case declined 0 "$fixture" "$tmp/decline.lua"
+has "declined: counts" "extractor decline ($tmp/decline.lua): 5 flows matched, 0 errors, 5 declined"
+printf '%s\n' "$out" | grep -qE '^  last declined: flow [0-9a-f]{32}: no results block$' ||
+  { echo "FAIL: declined: no reason in: $out"; failures=1; }
+has "declined: no load failure" "extractors that failed to load: 0"
+has "declined: no error" "errors: 0"
+
+extract_case raised 1 "$fixture" "$tmp/raise.lua"
+has "raised: counts" "extractor raise ($tmp/raise.lua): 45 flows matched, 45 errors, 0 declined"
+has "raised: errors" "errors: 45"
+printf '%s\n' "$out" | grep -q '^  last error: flow [0-9a-f]*: .*raise.lua:2: boom' ||
+  { echo "FAIL: raised: no last error in: $out"; failures=1; }
+
+extract_case broken 1 "$fixture" "$tmp/broken.lua"
+has "broken: load failures" "extractors that failed to load: 1"
+has "broken: no runtime error" "errors: 0"
+printf '%s\n' "$out" | grep -q "^extractor $tmp/broken.lua: not loaded: .*broken.lua:3:" ||
+  { echo "FAIL: broken: no load error in: $out"; failures=1; }
+printf '%s\n' "$out" | grep -q "^extractor google_search (.*): 5 flows matched, 0 errors" ||
+  { echo "FAIL: broken: the other extractor did not run: $out"; failures=1; }
+
+help=$("$bin" extract --help)
+printf '%s\n' "$help" | grep -q "^exit status:" ||
+  { echo "FAIL: extract --help gives no exit statuses"; failures=1; }
+printf '%s\n' "$help" | grep -q "^  1  an extractor failed to load or raised on a flow" ||
+  { echo "FAIL: extract --help does not explain status 1"; failures=1; }
+
 [ "$failures" -eq 0 ] && echo "ok"
 exit "$failures"

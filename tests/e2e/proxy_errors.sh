@@ -67,8 +67,13 @@ tls_body=$(curl -s -m 10 -x "http://$PROXY_p" --cacert "$TMP/p/ca/ca.pem" \
   "https://127.0.0.1:$PORT_tls/html")
 check_has "untrusted origin: 502 with the reason" "certificate verify failed" \
   "$tls_body"
-check_has "untrusted origin: log names the host" \
-  "host=127.0.0.1: upstream TLS failed" "$(cat "$TMP/p.proxy.log")"
+check_has "untrusted origin: 502 says what to do" \
+  "; trust its CA with --ca-file FILE, or use --upstream-insecure for lab servers" \
+  "$tls_body"
+check_has "untrusted origin: log names the host and what to do" \
+  "502: TLS with 127.0.0.1 failed: certificate verify failed" "$(cat "$TMP/p.proxy.log")"
+check_eq "untrusted origin: logged once" "1" \
+  "$(grep -c "certificate verify failed" "$TMP/p.proxy.log")"
 
 # Slowloris: a head that never ends is cut after header_timeout.
 cut=$(python3 - "$PROXY_p" <<'PY'
@@ -101,12 +106,15 @@ check_eq "auth: CONNECT without credentials" "407" \
 # Still serving after all of the above.
 check_eq "still serving" "200" "$(status -x "http://$PROXY_p" "$O/html")"
 
-# Beyond loopback without credentials, the proxy does not start.
+# Beyond loopback without credentials, the proxy does not start, and
+# stops before it creates anything in the data folder.
 printf 'return { data_dir = "%s/x" }\n' "$TMP" >"$TMP/open.lua"
 out=$("$BIN" proxy -c "$TMP/open.lua" --listen 0.0.0.0:0 2>&1)
-check_eq "open listener without credentials: exit 1" "1" "$?"
+check_eq "open listener without credentials: exit 2" "2" "$?"
 check_has "open listener: says why" "requires proxy.user and proxy.password" \
   "$out"
+check_eq "open listener: no data folder" "absent" \
+  "$([ -e "$TMP/x" ] && echo present || echo absent)"
 
 stop_proxy auth
 check_eq "auth: nothing recorded for 407" "0" \

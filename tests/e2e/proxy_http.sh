@@ -32,6 +32,7 @@ html|/html||banner:<body class="x">|200|text/html; charset=utf-8|@HTML
 traps|/html-traps||banner:data-x="a>b">|200|text/html|@TRAPS
 nobody|/html-nobody||@NOBODY|200|text/html|@NOBODY
 htmlgz|/html-gzip||banner:<body class="x">|200|text/html|@HTML
+htmlbadgz|/html-bad-gzip||this is not gzip|200|text/html|this is not gzip
 close|/close||body until close\n|200|text/plain|body until close\n
 chunked|/chunked||abcdefgh|200|text/plain|abcdefgh
 continue|/continue|-H Expect:100-continue --data-binary xyz|got 3 bytes: xyz|200|text/plain|got 3 bytes: xyz
@@ -114,6 +115,24 @@ curl -s -m 5 -x "http://$PROXY_p" -D "$TMP/hg.head" -o /dev/null \
   "http://127.0.0.1:$PORT_plain/html-gzip?headers"
 check_lacks "html-gzip: no Content-Encoding" "Content-Encoding" "$(cat "$TMP/hg.head")"
 check_has "html-gzip: chunked" "Transfer-Encoding: chunked" "$(cat "$TMP/hg.head")"
+
+# HTML whose gzip stream ends early, before any of the page could be
+# shown: the client gets the bytes the origin sent, with their
+# Content-Encoding and length, and no banner.
+curl -s -m 5 -x "http://$PROXY_p" -D "$TMP/cut.head" -o "$TMP/cut.body" \
+  "http://127.0.0.1:$PORT_plain/html-gzip-cut" || fail "html-gzip-cut: curl failed"
+check_has "html-gzip-cut: encoding kept" "Content-Encoding: gzip" "$(cat "$TMP/cut.head")"
+check_has "html-gzip-cut: length kept" "Content-Length: 20" "$(cat "$TMP/cut.head")"
+check_eq "html-gzip-cut: raw bytes" \
+  "$(python3 -c 'import gzip, sys; sys.stdout.buffer.write(gzip.compress(sys.argv[1].encode(), mtime=0)[:20])' "$HTML" | hex)" \
+  "$(hex <"$TMP/cut.body")"
+
+# HTML that decodes in full but fails the gzip check at the end: the
+# decoded page with the banner has gone out by then, so the response is
+# cut rather than completed.
+curl -s -m 5 -x "http://$PROXY_p" -o /dev/null \
+  "http://127.0.0.1:$PORT_plain/html-gzip-bad-crc"
+check_eq "html-gzip-bad-crc: cut" 18 "$?"
 
 # Hop-by-hop fields do not reach the origin; credentials do, unchanged.
 echo_out=$(curl -s -m 5 -x "http://$PROXY_p" -H "Connection: X-Secret" \
@@ -228,6 +247,13 @@ check_eq "big: recorded the cap with a marker" "4096|1" \
 check_eq "badgzip: decode error marked" "1" \
   "$(q "SELECT count(*) FROM flows WHERE flow_request_url LIKE 'http:%/bad-gzip'
         AND flow_response_headers LIKE '%x-stratosphere-decode-error%'")"
+check_eq "htmlbadgz: decode error marked" "1" \
+  "$(q "SELECT count(*) FROM flows WHERE flow_request_url LIKE 'http:%/html-bad-gzip'
+        AND flow_response_headers LIKE '%x-stratosphere-decode-error%'")"
+check_eq "html-gzip-cut: recorded as received, marked" "$(hex <"$TMP/cut.body" | tr a-f A-F)|1" \
+  "$(q "SELECT hex(flow_response_content),
+        flow_response_headers LIKE '%x-stratosphere-decode-error%'
+        FROM flows WHERE flow_request_url LIKE '%/html-gzip-cut'")"
 check_eq "continue: request body recorded" "xyz" \
   "$(q "SELECT CAST(flow_request_content AS TEXT) FROM flows
         WHERE flow_request_url LIKE 'http:%/continue'")"

@@ -14,6 +14,9 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
+# A configuration file here keeps the notice about built-in defaults out
+# of the output checked below.
+echo 'return {}' >stratosphere.lua
 
 failures=0
 fail() {
@@ -81,6 +84,30 @@ out=$("$bin" lua --probe flows.db script.lua first 2>&1)
 [ "$out" = "$(printf 'first\thttps://www.example.org/search?q=owls\t<h3>Owl facts</h3>\nq = owls')" ] ||
   fail "lua script output: $out"
 
+# print() of query results shows the text table the REPL prints, not
+# the table's address.
+out=$(echo 'print(probe:sql("SELECT flow_request_host AS host FROM flows"))' |
+  "$bin" lua --probe flows.db - 2>&1)
+[ "$out" = "$(printf 'host\n---------------\nwww.example.org\n(1 row)')" ] ||
+  fail "print of rows in a script: $out"
+
+# help() says which file is read-only: probe.db. run writes into kb.db.
+out=$("$bin" repl --probe flows.db -e 'help()' 2>&1)
+case "$out" in
+  *"Flows (probe.db, read-only):"*) ;;
+  *) fail "help() does not call probe.db read-only: $out" ;;
+esac
+case "$out" in
+  *"kb.db, read-only"*) fail "help() calls kb.db read-only: $out" ;;
+  *"Knowledge base (kb.db; these read it, run below writes into it):"*) ;;
+  *) fail "help() does not say that run writes into kb.db: $out" ;;
+esac
+
+# search() prints its lines and summary and nothing after them.
+out=$("$bin" repl --probe flows.db -e 'search(1, "owl")' 2>&1)
+[ "$out" = "$(printf '>    1  <h3>Owl facts</h3>\n1 of 1 lines match')" ] ||
+  fail "repl -e search printed: $out"
+
 # A missing flows file is named with what to do, on first use only.
 "$bin" repl --probe missing.db -e '= 1 + 1' >out.txt 2>&1 ||
   fail "repl failed although it never used the missing file"
@@ -88,6 +115,18 @@ out=$("$bin" lua --probe flows.db script.lua first 2>&1)
 [ $? = 1 ] || fail "overview() of a missing file did not fail"
 grep -q "failed to open database 'missing.db'.*give --probe FILE" out.txt ||
   fail "missing file message: $(cat out.txt)"
+grep -q "\.lua:[0-9]" out.txt && fail "missing file message has a Lua position: $(cat out.txt)"
+
+# inspect takes the file as an argument, and its advice names that form.
+"$bin" inspect missing.db >out.txt 2>&1
+[ $? = 1 ] || fail "inspect of a missing file did not exit with 1"
+grep -q "^failed to open database 'missing.db'.*; give the path of a probe.db or a sample file$" out.txt ||
+  fail "inspect missing file message: $(cat out.txt)"
+"$bin" inspect >out.txt 2>&1
+[ $? = 1 ] || fail "inspect without flows did not exit with 1"
+grep -q "record flows with 'stratosphere run' or give a file: stratosphere inspect FILE$" out.txt ||
+  fail "inspect without flows message: $(cat out.txt)"
+grep -q -- "--probe\|\.lua:[0-9]" out.txt && fail "inspect message names --probe or a Lua position: $(cat out.txt)"
 
 # The databases are opened read-only.
 "$bin" repl --probe flows.db -e 'probe:sql("DELETE FROM flows")' >out.txt 2>&1

@@ -118,6 +118,37 @@ assert(err:find("^pos:3:"), err)
 local view = template.must("one\n{% local n = 1 %}\n{{ x.y.z }}\n", "runtime")
 check_error("^runtime:3:", view, { x = {} })
 
+-- A tag left open is named in plain words at the line where it opens,
+-- instead of the Lua error about the code it ran into.
+_, err = template.compile("a\n<li>{{ r.type }: {{ r.n }}</li>", "open")
+assert(err == "open:2: unclosed '{{': it has no '}}' before the next tag",
+       err)
+_, err = template.compile("{% if x then {% end %}", "open")
+assert(err:find("^open:1: unclosed '{%%': it has no '%%}'"), err)
+-- A nested table constructor is Lua, not a tag left open.
+assert(render("{{ #{{1}, {2} } }}", {}) == "2")
+
+-- must() finds its text in the calling file, so compile and run-time
+-- errors give that file's lines: here, the line of "{{ a b }}" and of
+-- "{{ x.y }}". The first call is a tail call, whose caller has no stack
+-- level of its own.
+local here = debug.getinfo(1, "l").currentline
+local ok, located = pcall(function()
+  return template.must([[
+<p>
+{{ a b }}
+</p>]], "located")
+end)
+assert(not ok)
+assert(located:find("template_test.lua:" .. (here + 4) .. ": ", 1, true),
+       located)
+assert(not located:find("located", 1, true), located)
+here = debug.getinfo(1, "l").currentline
+view = template.must([[<p>
+{{ x.y }}</p>]], "located")
+check_error("template_test.lua:" .. (here + 2) .. ": attempt to index",
+            view, {})
+
 -- Statements and loops.
 out = render("{% for i, v in ipairs(list) do %}{{ i }}={{ v }};{% end %}",
              { list = { "a", "<" } })
