@@ -23,10 +23,10 @@
 #define BUSY_ATTEMPTS 6
 
 /* Milliseconds the writer waits for more flows before it commits a batch
- * smaller than ST_WRITER_BATCH_MAX. Each commit syncs the WAL to disk, and
- * a proxy serving one request at a time would otherwise pay one sync per
- * flow; the wait caps commits at about 100 a second. A flow waits at most
- * this long in memory before its commit starts. */
+ * smaller than ST_WRITER_BATCH_MAX. A proxy serving one request at a time
+ * would otherwise commit every flow alone and pay a transaction's fixed
+ * cost each time, so the wait caps commits at about 100 a second. A flow
+ * waits at most this long in memory before its commit starts. */
 #define GATHER_MS 10
 
 /* Logging state, used by the writer thread only. */
