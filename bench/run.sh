@@ -189,10 +189,10 @@ start_contender() {
         --set ssl_insecure=true -s "$BENCH/mitm_recorder.py" \
         --set probe_db="$WORK/mitm-probe.db" >"$WORK/proxy.log" 2>&1 & ;;
     strat-record)
-      taskset -c "$cpu" "$STRAT" proxy -c "$WORK/strat.lua" -k \
+      taskset -c "$cpu" "$STRAT" proxy -c "$WORK/strat.lua" --upstream-insecure \
         -l "127.0.0.1:$PROXY_PORT" >"$WORK/proxy.log" 2>&1 & ;;
     strat-norecord)
-      taskset -c "$cpu" "$STRAT" proxy -c "$WORK/strat.lua" -k --no-record \
+      taskset -c "$cpu" "$STRAT" proxy -c "$WORK/strat.lua" --upstream-insecure --no-record \
         -l "127.0.0.1:$PROXY_PORT" >"$WORK/proxy.log" 2>&1 & ;;
     *) log "unknown contender $name"; return 1 ;;
   esac
