@@ -421,7 +421,7 @@ int st_writer_enqueue(struct st_writer *writer, struct st_flow *flow) {
     writer->accepted++;
     writer->pending_bytes += flow_bytes(flow);
     if (writer->pending_bytes > ST_WRITER_CONGESTED_BYTES ||
-        writer->count > ST_WRITER_QUEUE_MAX / 2)
+        writer->count > ST_WRITER_QUEUE_MAX / 4 * 3)
       atomic_store(&writer->congested, 1);
     flow = NULL;
     /* While a batch gathers, only a full batch wakes the writer. */

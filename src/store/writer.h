@@ -21,7 +21,7 @@
 
 #include "store/flow.h"
 
-#define ST_WRITER_QUEUE_MAX 4096  /* flows waiting before enqueue fails */
+#define ST_WRITER_QUEUE_MAX 16384 /* flows waiting before enqueue fails */
 #define ST_WRITER_BATCH_MAX 256   /* flows committed in one transaction */
 
 /* Bytes of flows waiting or being committed above which the writer is
@@ -54,7 +54,7 @@ int st_writer_start(struct st_writer **out, const char *path, char *err,
 int st_writer_enqueue(struct st_writer *writer, struct st_flow *flow);
 
 /* Returns 1 while the writer is congested: more than
- * ST_WRITER_CONGESTED_BYTES of flows, or more than half of
+ * ST_WRITER_CONGESTED_BYTES of flows, or more than three quarters of
  * ST_WRITER_QUEUE_MAX flows, wait or are being committed. It stays
  * congested until they fall below ST_WRITER_DRAINED_BYTES and a quarter of
  * the queue. Enqueueing still works while congested. Callable from any
