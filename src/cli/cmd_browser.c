@@ -372,7 +372,8 @@ static int make_dirs(const char *root, char *home, char *nssdb,
 
 static int cmd_browser(struct st_cli_args *args) {
   int dry_run = st_cli_get(args, "dry-run") != NULL;
-  char root[] = "/tmp/stratosphere-browser-XXXXXX";
+  const char *tmpdir = getenv("TMPDIR");
+  char root[300];
   char home[4096], nssdb[4096], profile[4096], ca_path[4096];
   char certutil[4096], host[256];
   struct argv_buf argv = { { NULL }, 0 };
@@ -422,11 +423,16 @@ static int cmd_browser(struct st_cli_args *args) {
     goto out;
   }
 
+  /* The profile goes under $TMPDIR, as other programs' temporary files
+   * do, so a test or a user can keep it off the shared /tmp. */
+  if (tmpdir == NULL || tmpdir[0] == '\0' || strlen(tmpdir) > 200)
+    tmpdir = "/tmp";
+  snprintf(root, sizeof(root), "%s/stratosphere-browser-XXXXXX", tmpdir);
   if (dry_run) {
     snprintf(root, sizeof(root), "TMP");
   } else if (mkdtemp(root) == NULL) {
-    fprintf(stderr, "stratosphere browser: cannot create a folder in /tmp: "
-                    "%s\n", strerror(errno));
+    fprintf(stderr, "stratosphere browser: cannot create a folder in %s: "
+                    "%s\n", tmpdir, strerror(errno));
     goto out;
   } else {
     made_root = 1;

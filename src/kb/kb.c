@@ -227,9 +227,12 @@ int st_kb_open(struct st_kb **out, const char *path, int flags, char *err,
 
   if (!readonly) {
     /* synchronous=NORMAL in WAL mode survives a crash of the process; a
-     * power loss may lose the last committed cycle, never corrupt. */
+     * power loss may lose the last committed cycle, never corrupt. The
+     * cache (at most 256 MiB) holds a cycle's dirty pages: when they do
+     * not fit, SQLite spills them into the WAL mid-transaction and
+     * writes them again at commit. */
     rc = exec(kb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-              "PRAGMA cache_size=-65536;",
+              "PRAGMA cache_size=-262144;",
               err, errlen, "setting WAL mode");
     if (rc == 0)
       rc = init_schema(kb, err, errlen);

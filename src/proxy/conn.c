@@ -215,6 +215,18 @@ void st__conn_run_kicks(struct st_proxy *proxy) {
 }
 
 
+/* Returns 1 when c waits for its next request and the flow store's writer
+ * is behind: the connection then reads nothing until the writer drains,
+ * so a load the disk cannot keep up with slows down instead of losing
+ * flows or filling memory. A request already being read goes on. */
+static int recording_congested(const struct conn *c) {
+  struct st_writer *writer = c->proxy->opts.writer;
+
+  return writer != NULL && !c->ex.active && c->inbuf.len == 0 &&
+         st_writer_congested(writer);
+}
+
+
 void st__conn_update_reading(struct conn *c) {
   size_t up_backlog, client_backlog;
   int client_want = 0, up_want = 0;
@@ -229,7 +241,8 @@ void st__conn_update_reading(struct conn *c) {
     client_want = !c->parser.done && !c->close_after_write &&
                   c->inbuf.len == 0 &&
                   c->ex.req_pending.len < ST_PROXY_HIGH_WATER &&
-                  up_backlog < ST_PROXY_HIGH_WATER;
+                  up_backlog < ST_PROXY_HIGH_WATER &&
+                  !recording_congested(c);
     up_want = up != NULL && (up->state == UP_HANDSHAKE ||
                              (up->state == UP_READY &&
                               client_backlog < ST_PROXY_HIGH_WATER));

@@ -19,6 +19,10 @@ struct wreq {
   char data[];
 };
 
+/* Bytes of one piece from which st__endpoint_sendv() encrypts it in place
+ * instead of copying it into the pending buffer first. */
+#define DIRECT_WRITE_MIN 512
+
 static void flush_tls(struct endpoint *ep);
 
 
@@ -124,6 +128,26 @@ size_t st__endpoint_backlog(const struct endpoint *ep) {
 }
 
 
+/* Frees the TLS rings and the plaintext buffer of an endpoint whose
+ * owner waits for its next exchange, so that an idle keep-alive
+ * connection costs little memory. Busy endpoints keep them. */
+static void trim_if_idle(struct endpoint *ep) {
+  if (ep->tls == NULL || !ep->handshake_done || ep->tls_inflight > 0 ||
+      ep->pending.len > 0 || !ep->open)
+    return;
+  if (ep->conn != NULL) {
+    if (ep->conn->mode != MODE_HTTP || ep->conn->ex.active ||
+        ep->conn->inbuf.len > 0)
+      return;
+  } else if (ep->up->conn != NULL && ep->up->conn->ex.active &&
+             !ep->up->conn->ex.resp_done) {
+    return;
+  }
+  if (st_tls_trim(ep->tls))
+    st_dynbuf_cleanup(&ep->pending);
+}
+
+
 static void on_write(uv_write_t *req, int status) {
   struct wreq *w = (struct wreq *)req;
   struct endpoint *ep = w->ep;
@@ -144,6 +168,7 @@ static void on_write(uv_write_t *req, int status) {
       flush_tls(ep);
     if (st__endpoint_backlog(ep) <= ST_PROXY_LOW_WATER)
       dispatch_drain(ep);
+    trim_if_idle(ep);
   }
   ep_unref(ep);
 }
@@ -191,42 +216,82 @@ static long try_write(struct endpoint *ep, const char *data, size_t n) {
 }
 
 
+/* Moves ciphertext from the TLS ring to the socket: what the socket takes
+ * now, and the rest as one queued write unless one is in flight. Returns
+ * 1 when bytes left the ring, 0 when none did, -1 for a broken socket. */
+static int send_ring(struct endpoint *ep) {
+  const char *data;
+  size_t n;
+  long sent;
+
+  if (ep->tls_inflight != 0 || !ep->connected)
+    return 0;
+  n = st_tls_out(ep->tls, &data);
+  if (n == 0)
+    return 0;
+  sent = try_write(ep, data, n);
+  if (sent < 0) {
+    ep->eof = 1;  /* broken: the read side reports the error */
+    return -1;
+  }
+  if (sent > 0) {
+    st_tls_out_consume(ep->tls, (size_t)sent);
+    return 1;
+  }
+  queue_write(ep, data, n, 1);
+  return 0;
+}
+
+
 /* Moves ciphertext from the TLS ring to the socket and plaintext from
- * pending into the ring, for as long as either makes progress. */
+ * pending into the ring, for as long as either makes progress. The bytes
+ * taken from pending are removed once at the end, so a long backlog is
+ * shifted once per call, not once per record. */
 static void flush_tls(struct endpoint *ep) {
   char err[ST_ERRLEN];
+  size_t taken = 0;
 
   for (int progress = 1; progress && ep->open;) {
-    progress = 0;
-    if (ep->pending.len > 0 && ep->handshake_done) {
-      size_t written = 0;
-      if (st_tls_write(ep->tls, ep->pending.data, ep->pending.len, &written,
-                       err, sizeof(err)) == 0 && written > 0) {
-        st_dynbuf_consume(&ep->pending, written);
-        progress = 1;
-      }
-    }
-    if (ep->tls_inflight == 0 && ep->connected) {
-      const char *data;
-      size_t n = st_tls_out(ep->tls, &data);
-      long sent;
+    int sent;
 
-      if (n == 0)
-        continue;
-      sent = try_write(ep, data, n);
-      if (sent < 0) {
-        ep->eof = 1;  /* broken: the read side reports the error */
-        return;
-      }
-      if (sent > 0) {
-        st_tls_out_consume(ep->tls, (size_t)sent);
+    progress = 0;
+    if (taken < ep->pending.len && ep->handshake_done) {
+      size_t written = 0;
+      if (st_tls_write(ep->tls, ep->pending.data + taken,
+                       ep->pending.len - taken, &written, err,
+                       sizeof(err)) == 0 && written > 0) {
+        taken += written;
         progress = 1;
-        continue;
       }
-      if (queue_write(ep, data, n, 1) != 0)
-        return;
     }
+    sent = send_ring(ep);
+    if (sent < 0)
+      break;
+    if (sent > 0)
+      progress = 1;
   }
+  st_dynbuf_consume(&ep->pending, taken);
+}
+
+
+/* Encrypts n bytes straight from the caller's buffer, sending ciphertext
+ * as the ring fills, until the ring stays full. Call only when pending is
+ * empty, so the bytes keep their order. Returns how many were taken. */
+static size_t write_direct(struct endpoint *ep, const char *data, size_t n) {
+  char err[ST_ERRLEN];
+  size_t done = 0;
+
+  while (done < n && ep->open) {
+    size_t written = 0;
+
+    if (st_tls_write(ep->tls, data + done, n - done, &written, err,
+                     sizeof(err)) != 0)
+      break;
+    done += written;
+    if (send_ring(ep) <= 0 && written == 0)
+      break;
+  }
+  return done;
 }
 
 
@@ -244,9 +309,23 @@ int st__endpoint_sendv(struct endpoint *ep, const uv_buf_t *bufs,
   if (total == 0)
     return 0;
 
+  /* Large pieces skip the pending buffer when nothing waits before them;
+   * small ones (chunk framing) are gathered there into fewer records. */
   if (ep->tls != NULL) {
     for (unsigned i = 0; i < nbufs; i++) {
-      rc = st_dynbuf_append(&ep->pending, bufs[i].base, bufs[i].len);
+      const char *base = bufs[i].base;
+      size_t len = bufs[i].len;
+
+      if (len >= DIRECT_WRITE_MIN && ep->handshake_done) {
+        if (ep->pending.len > 0)
+          flush_tls(ep);
+        if (ep->pending.len == 0) {
+          size_t done = write_direct(ep, base, len);
+          base += done;
+          len -= done;
+        }
+      }
+      rc = st_dynbuf_append(&ep->pending, base, len);
       if (rc != 0)
         return rc;
     }
@@ -349,8 +428,10 @@ void st__endpoint_pump(struct endpoint *ep) {
       dispatch_eof(ep);
       return;
     }
-    if (n == 0)
+    if (n == 0) {
+      trim_if_idle(ep);
       break;
+    }
     dispatch_data(ep, ep->proxy->plain_buf, n);
   }
   /* The ring had filled up (UV_ENOBUFS); now that it drained, read on. */

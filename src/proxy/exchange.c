@@ -589,6 +589,13 @@ static int plan_response(struct conn *c) {
   enum st_decode_encoding enc = st_decode_parse(ce, ce_len);
 
   ex->record = recording(c) && st_capture_wants(cfg, ct, ct_len);
+  /* One allocation of the announced size saves the copies of growing the
+   * buffer by doubling. A failure here is retried by the first append. */
+  if (ex->record && m->content_length > 0)
+    st_dynbuf_reserve(&ex->resp_body.data,
+                      (uint64_t)m->content_length < ex->resp_body.data.max
+                          ? (size_t)m->content_length
+                          : ex->resp_body.data.max);
   ex->inject = cfg->banner && !skip_body && ct != NULL &&
                contains_nocase(ct, ct_len, "text/html") &&
                m->status >= 200 && enc != ST_DECODE_UNSUPPORTED &&

@@ -395,6 +395,40 @@ static int scan(struct st_inject *inj, char c) {
 }
 
 
+/* Returns how many bytes at p leave the scanner's state unchanged: in text,
+ * raw text, comments and quoted values only one byte value can end the
+ * state, so memchr() finds it instead of scan() taking bytes one by one.
+ * Pages put tens of kilobytes of style and script before <body>. */
+static size_t skip_inert(const struct st_inject *inj, const char *p,
+                         size_t n) {
+  const char *stop;
+  int c;
+
+  switch (inj->state) {
+  case S_DATA:
+  case S_RAW:
+    c = '<';
+    break;
+  case S_COMMENT:
+    c = '-';
+    break;
+  case S_BOGUS:
+    c = '>';
+    break;
+  case S_DQ:
+    c = '"';
+    break;
+  case S_SQ:
+    c = '\'';
+    break;
+  default:
+    return 0;
+  }
+  stop = memchr(p, c, n);
+  return stop == NULL ? n : (size_t)(stop - p);
+}
+
+
 /* Passes on held[0..at], the snippet and the rest of held, then switches
  * to pass-through. */
 static int release(struct st_inject *inj, size_t at, st_decode_sink sink,
@@ -430,7 +464,13 @@ int st_inject_feed(struct st_inject *inj, const char *data, size_t n,
     return rc;
 
   while (inj->scanned < inj->held.len) {
-    char c = inj->held.data[inj->scanned++];
+    char c;
+
+    inj->scanned += skip_inert(inj, inj->held.data + inj->scanned,
+                               inj->held.len - inj->scanned);
+    if (inj->scanned == inj->held.len)
+      break;
+    c = inj->held.data[inj->scanned++];
     if (scan(inj, c)) {
       inj->inserted = 1;
       rc = release(inj, inj->scanned, sink, ud);

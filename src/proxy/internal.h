@@ -152,6 +152,7 @@ struct st_proxy {
   struct st_proxy_options opts;
   uv_tcp_t listener;
   uv_idle_t kick_idle;       /* runs deferred connection work */
+  uv_async_t drain_async;    /* the writer is no longer congested */
   struct conn *kick_head;
   struct sockaddr_storage listen_addr;
   char address[64];

@@ -229,6 +229,23 @@ static int setup_tls(struct st_proxy *proxy, char *err, size_t errlen) {
 }
 
 
+/* Runs on the writer thread with its lock held: only signals the loop. */
+static void writer_drained(void *ud) {
+  struct st_proxy *proxy = ud;
+
+  uv_async_send(&proxy->drain_async);
+}
+
+
+/* The writer caught up: connections paused between requests read again. */
+static void on_drain(uv_async_t *async) {
+  struct st_proxy *proxy = async->data;
+
+  for (struct conn *c = proxy->conns; c != NULL; c = c->next)
+    st__conn_update_reading(c);
+}
+
+
 static void on_handle_closed(uv_handle_t *handle) {
   struct st_proxy *proxy = handle->data;
 
@@ -275,6 +292,11 @@ int st_proxy_new(uv_loop_t *loop, const struct st_proxy_options *opts,
   uv_idle_init(loop, &proxy->kick_idle);
   proxy->kick_idle.data = proxy;
   proxy->handles++;
+  uv_async_init(loop, &proxy->drain_async, on_drain);
+  proxy->drain_async.data = proxy;
+  proxy->handles++;
+  if (proxy->opts.writer != NULL)
+    st_writer_set_drain_cb(proxy->opts.writer, writer_drained, proxy);
   rc = uv_tcp_bind(&proxy->listener, (struct sockaddr *)&ss, 0);
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&proxy->listener, 511, on_connection);
@@ -285,8 +307,11 @@ int st_proxy_new(uv_loop_t *loop, const struct st_proxy_options *opts,
               uv_strerror(rc));
     /* The handles must close through the loop before the memory goes. */
     proxy->closing = 1;
+    if (proxy->opts.writer != NULL)
+      st_writer_set_drain_cb(proxy->opts.writer, NULL, NULL);
     uv_close((uv_handle_t *)&proxy->listener, on_handle_closed);
     uv_close((uv_handle_t *)&proxy->kick_idle, on_handle_closed);
+    uv_close((uv_handle_t *)&proxy->drain_async, on_handle_closed);
     while (proxy->handles > 0)
       uv_run(loop, UV_RUN_ONCE);
     goto fail;
@@ -328,8 +353,11 @@ void st_proxy_close(struct st_proxy *proxy, void (*cb)(void *ud), void *ud) {
     next = c->next;
     st__conn_close(c);
   }
+  if (proxy->opts.writer != NULL)
+    st_writer_set_drain_cb(proxy->opts.writer, NULL, NULL);
   uv_close((uv_handle_t *)&proxy->listener, on_handle_closed);
   uv_close((uv_handle_t *)&proxy->kick_idle, on_handle_closed);
+  uv_close((uv_handle_t *)&proxy->drain_async, on_handle_closed);
 }
 
 

@@ -1,6 +1,7 @@
 #include "store/writer.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,13 @@
  * before it gives up, so a batch survives a lock held for about half a
  * minute. */
 #define BUSY_ATTEMPTS 6
+
+/* Milliseconds the writer waits for more flows before it commits a batch
+ * smaller than ST_WRITER_BATCH_MAX. A proxy serving one request at a time
+ * would otherwise commit every flow alone and pay a transaction's fixed
+ * cost each time, so the wait caps commits at about 100 a second. A flow
+ * waits at most this long in memory before its commit starts. */
+#define GATHER_MS 10
 
 /* Logging state, used by the writer thread only. */
 struct report {
@@ -48,6 +56,13 @@ struct st_writer {
   uint64_t accepted;  /* flows queued since the start */
   uint64_t finished;  /* flows committed or lost since the start */
   int stopping;
+  int gathering;      /* the writer waits for a batch to fill */
+  int flushing;       /* st_writer_flush() calls waiting */
+  size_t pending_bytes;  /* flows queued or in the batch being committed */
+  void (*drain_cb)(void *ud);
+  void *drain_ud;
+
+  atomic_int congested;  /* read without the lock */
   struct st_writer_stats stats;
 
   /* Writer thread only. */
@@ -58,6 +73,13 @@ struct st_writer {
 
 static const char *path_of(struct st_writer *writer) {
   return st_store_path(writer->store);
+}
+
+
+/* Returns the memory a queued flow holds, roughly: its bodies and a
+ * fixed allowance for headers and fields. */
+static size_t flow_bytes(const struct st_flow *flow) {
+  return flow->req_body_len + flow->resp_body_len + 1024;
 }
 
 
@@ -203,6 +225,7 @@ static void write_reports(struct st_writer *writer, uint64_t dropped,
  * and the next batch tries again. */
 static void commit_batch(struct st_writer *writer, size_t n) {
   char err[ST_ERRLEN];
+  size_t bytes = 0;
   int attempt = 0;
   int rc;
 
@@ -221,17 +244,27 @@ static void commit_batch(struct st_writer *writer, size_t n) {
   else
     note_failure(writer, n, err);
 
+  for (size_t i = 0; i < n; i++) {
+    bytes += flow_bytes(writer->batch[i]);
+    st_flow_free(&writer->batch[i]);
+  }
+
   pthread_mutex_lock(&writer->lock);
   if (rc == 0)
     writer->stats.committed += n;
   else
     writer->stats.failed += n;
   writer->finished += n;
+  writer->pending_bytes -= bytes;
+  if (atomic_load(&writer->congested) &&
+      writer->pending_bytes < ST_WRITER_DRAINED_BYTES &&
+      writer->count < ST_WRITER_QUEUE_MAX / 4) {
+    atomic_store(&writer->congested, 0);
+    if (writer->drain_cb != NULL)
+      writer->drain_cb(writer->drain_ud);
+  }
   pthread_cond_broadcast(&writer->done);
   pthread_mutex_unlock(&writer->lock);
-
-  for (size_t i = 0; i < n; i++)
-    st_flow_free(&writer->batch[i]);
 }
 
 
@@ -242,6 +275,22 @@ static void wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
   deadline.tv_sec = (time_t)(due_ms / 1000);
   deadline.tv_nsec = (long)(due_ms % 1000) * 1000000;
   pthread_cond_timedwait(cond, lock, &deadline);
+}
+
+
+/* Waits up to GATHER_MS for a started batch to fill, unless a stop or a
+ * flush is waiting. Call with the lock held. */
+static void gather(struct st_writer *writer) {
+  uint64_t due;
+
+  if (writer->count == 0 || writer->count >= ST_WRITER_BATCH_MAX)
+    return;
+  due = st_time_mono_ms() + GATHER_MS;
+  writer->gathering = 1;
+  while (writer->count < ST_WRITER_BATCH_MAX && !writer->stopping &&
+         writer->flushing == 0 && st_time_mono_ms() < due)
+    wait_until(&writer->work, &writer->lock, due);
+  writer->gathering = 0;
 }
 
 
@@ -266,6 +315,7 @@ static void *writer_main(void *arg) {
       else
         pthread_cond_wait(&writer->work, &writer->lock);
     }
+    gather(writer);
     n = take_batch(writer);
     stop = n == 0 && writer->stopping;
     dropped = writer->stats.dropped;
@@ -369,12 +419,32 @@ int st_writer_enqueue(struct st_writer *writer, struct st_flow *flow) {
     writer->queue[tail] = flow;
     writer->count++;
     writer->accepted++;
+    writer->pending_bytes += flow_bytes(flow);
+    if (writer->pending_bytes > ST_WRITER_CONGESTED_BYTES ||
+        writer->count > ST_WRITER_QUEUE_MAX / 4 * 3)
+      atomic_store(&writer->congested, 1);
     flow = NULL;
-    pthread_cond_signal(&writer->work);
+    /* While a batch gathers, only a full batch wakes the writer. */
+    if (!writer->gathering || writer->count >= ST_WRITER_BATCH_MAX)
+      pthread_cond_signal(&writer->work);
   }
   pthread_mutex_unlock(&writer->lock);
   st_flow_free(&flow);  /* a rejected flow; NULL when queued */
   return rc;
+}
+
+
+int st_writer_congested(struct st_writer *writer) {
+  return atomic_load(&writer->congested);
+}
+
+
+void st_writer_set_drain_cb(struct st_writer *writer, void (*cb)(void *ud),
+                            void *ud) {
+  pthread_mutex_lock(&writer->lock);
+  writer->drain_cb = cb;
+  writer->drain_ud = ud;
+  pthread_mutex_unlock(&writer->lock);
 }
 
 
@@ -383,8 +453,11 @@ void st_writer_flush(struct st_writer *writer) {
 
   pthread_mutex_lock(&writer->lock);
   target = writer->accepted;
+  writer->flushing++;
+  pthread_cond_signal(&writer->work);
   while (writer->finished < target)
     pthread_cond_wait(&writer->done, &writer->lock);
+  writer->flushing--;
   pthread_mutex_unlock(&writer->lock);
 }
 

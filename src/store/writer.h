@@ -2,8 +2,10 @@
  * queue without waiting, and the writer commits them to probe.db in batched
  * transactions.
  *
- * Nothing queued is lost on st_writer_stop(); after a crash at most the
- * batch being committed is lost, and SQLite's WAL keeps the file valid.
+ * Nothing queued is lost on st_writer_stop(). After a crash of the
+ * process, flows still queued and the batch being committed are lost, and
+ * SQLite's WAL keeps the file valid. A power failure may also lose the
+ * batches committed since the last checkpoint (synchronous = NORMAL).
  * A batch that finds the file locked by another connection (a prune, a
  * VACUUM) is retried for about 30 s. A batch that fails otherwise (disk
  * full, I/O error) is lost and counted in `failed`, and the writer keeps
@@ -19,8 +21,15 @@
 
 #include "store/flow.h"
 
-#define ST_WRITER_QUEUE_MAX 4096  /* flows waiting before enqueue fails */
+#define ST_WRITER_QUEUE_MAX 16384 /* flows waiting before enqueue fails */
 #define ST_WRITER_BATCH_MAX 256   /* flows committed in one transaction */
+
+/* Bytes of flows waiting or being committed above which the writer is
+ * congested, and below which it is no longer. Producers that can wait
+ * (the proxy stops reading new requests) keep memory bounded this way,
+ * instead of filling the queue and losing flows. */
+#define ST_WRITER_CONGESTED_BYTES (64 * 1024 * 1024)
+#define ST_WRITER_DRAINED_BYTES (16 * 1024 * 1024)
 
 struct st_writer;
 
@@ -43,6 +52,22 @@ int st_writer_start(struct st_writer **out, const char *path, char *err,
  * to move pointers, never during a commit. Returns ST_EBUSY when
  * ST_WRITER_QUEUE_MAX flows are waiting. Callable from any thread. */
 int st_writer_enqueue(struct st_writer *writer, struct st_flow *flow);
+
+/* Returns 1 while the writer is congested: more than
+ * ST_WRITER_CONGESTED_BYTES of flows, or more than three quarters of
+ * ST_WRITER_QUEUE_MAX flows, wait or are being committed. It stays
+ * congested until they fall below ST_WRITER_DRAINED_BYTES and a quarter of
+ * the queue. Enqueueing still works while congested. Callable from any
+ * thread without waiting on the writer. */
+int st_writer_congested(struct st_writer *writer);
+
+/* Sets the function the writer calls each time it stops being congested,
+ * or none with cb NULL. It runs on the writer thread with the queue's lock
+ * held, so it must only signal, for example with uv_async_send(), and must
+ * not call back into the writer. After this returns, the previous function
+ * is never called again. */
+void st_writer_set_drain_cb(struct st_writer *writer, void (*cb)(void *ud),
+                            void *ud);
 
 /* Blocks until every flow queued before the call is committed or failed.
  * For tests and shutdown; never call it from the proxy loop. */

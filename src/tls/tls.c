@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,9 +36,22 @@ static const unsigned char alpn_protos[] = "\x08http/1.1";
 #define RECORD_PLAINTEXT_MAX 16384
 #define RECORD_OVERHEAD_MAX 256
 
+/* Origins whose last TLS session the client side keeps for resumption. */
+#define SESSION_CACHE_MAX 64
+
+/* A session to resume with an origin, keyed by the host it was made for
+ * (normalized, as in struct st_tls). */
+struct cached_session {
+  char host[ST__HOST_BUF];
+  SSL_SESSION *session;  /* NULL when the slot is free */
+  uint64_t used;         /* ctx->clock when last stored or taken */
+};
+
 struct st_tls_ctx {
   SSL_CTX *ssl_ctx;
   struct st_ca *ca;  /* server side only, borrowed */
+  struct cached_session sessions[SESSION_CACHE_MAX];  /* client side */
+  uint64_t clock;
 };
 
 struct st_tls {
@@ -153,8 +168,97 @@ int st_tls_server_ctx_new(struct st_ca *ca, struct st_tls_ctx **out,
    * OpenSSL from rejecting resumption for lack of one. */
   SSL_CTX_set_session_id_context(ctx->ssl_ctx, session_id_context,
                                  sizeof(session_id_context) - 1);
+  /* One TLS 1.3 ticket per handshake instead of OpenSSL's two: a client
+   * resumes with one, and each ticket costs an encoded, encrypted
+   * session. */
+  SSL_CTX_set_num_tickets(ctx->ssl_ctx, 1);
   *out = ctx;
   return 0;
+}
+
+
+/* Keeps the newest session of each origin so that the next connection to
+ * it resumes: the origin then skips sending and the proxy skips parsing
+ * and verifying its certificate chain. OpenSSL calls this for each new
+ * session (a TLS 1.3 ticket, or a TLS 1.2 session) once the handshake
+ * verified the certificate. The cache stores a copy, because OpenSSL
+ * marks the original not resumable when its connection ends without a
+ * close_notify, as origins often close it. Returns 0: the caller keeps
+ * its reference. */
+static int new_session_cb(SSL *ssl, SSL_SESSION *session) {
+  struct st_tls *tls = SSL_get_app_data(ssl);
+  struct st_tls_ctx *ctx = tls->ctx;
+  struct cached_session *slot = &ctx->sessions[0];
+  SSL_SESSION *copy;
+
+  for (size_t i = 0; i < SESSION_CACHE_MAX; i++) {
+    struct cached_session *c = &ctx->sessions[i];
+
+    if (c->session != NULL && strcmp(c->host, tls->host) == 0) {
+      slot = c;
+      break;
+    }
+    if (c->session == NULL ||
+        (slot->session != NULL && c->used < slot->used))
+      slot = c;
+  }
+  copy = SSL_SESSION_dup(session);
+  if (copy == NULL)
+    return 0;
+  SSL_SESSION_free(slot->session);
+  snprintf(slot->host, sizeof(slot->host), "%s", tls->host);
+  slot->session = copy;
+  slot->used = ++ctx->clock;
+  return 0;
+}
+
+
+/* Offers the cached session of tls's host, if any, for resumption. */
+static void offer_session(struct st_tls *tls) {
+  struct st_tls_ctx *ctx = tls->ctx;
+
+  for (size_t i = 0; i < SESSION_CACHE_MAX; i++) {
+    struct cached_session *c = &ctx->sessions[i];
+
+    if (c->session == NULL || strcmp(c->host, tls->host) != 0)
+      continue;
+    if (SSL_SESSION_is_resumable(c->session) &&
+        SSL_set_session(tls->ssl, c->session) == 1)
+      c->used = ++ctx->clock;
+    return;
+  }
+}
+
+
+/* Trusts the system CA store as SSL_CTX_set_default_verify_paths() does
+ * (the default file and hashed folder, or SSL_CERT_FILE and SSL_CERT_DIR),
+ * without the OSSL_STORE folder loader that OpenSSL 3.0 adds there. That
+ * loader lists the whole folder on every issuer lookup that misses, four
+ * getdents64 calls per handshake with /etc/ssl/certs, and its lookups
+ * find nothing that the hashed folder does not. Returns 1 on success. */
+static int load_system_store(SSL_CTX *ssl_ctx) {
+  const char *file = getenv(X509_get_default_cert_file_env());
+  const char *dir = getenv(X509_get_default_cert_dir_env());
+  X509_STORE *store = SSL_CTX_get_cert_store(ssl_ctx);
+  X509_LOOKUP *lookup;
+
+  if (file == NULL)
+    file = X509_get_default_cert_file();
+  if (dir == NULL)
+    dir = X509_get_default_cert_dir();
+  lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+  if (lookup == NULL)
+    return 0;
+  /* A missing bundle file is not an error, as with the default paths. */
+  if (access(file, R_OK) == 0 &&
+      X509_LOOKUP_load_file(lookup, file, X509_FILETYPE_PEM) != 1)
+    return 0;
+  lookup = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
+  if (lookup == NULL ||
+      X509_LOOKUP_add_dir(lookup, dir, X509_FILETYPE_PEM) != 1)
+    return 0;
+  ERR_clear_error();
+  return 1;
 }
 
 
@@ -172,7 +276,7 @@ int st_tls_client_ctx_new(int verify, const char *extra_ca_file,
                        "context failed");
     goto fail;
   }
-  if (SSL_CTX_set_default_verify_paths(ctx->ssl_ctx) != 1) {
+  if (load_system_store(ctx->ssl_ctx) != 1) {
     rc = st__tls_error(err, errlen, ST_ETLS, "loading the system CA store "
                        "failed");
     goto fail;
@@ -197,6 +301,10 @@ int st_tls_client_ctx_new(int verify, const char *extra_ca_file,
   }
   SSL_CTX_set_verify(ctx->ssl_ctx,
                      verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+  SSL_CTX_set_session_cache_mode(ctx->ssl_ctx,
+                                 SSL_SESS_CACHE_CLIENT |
+                                     SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx->ssl_ctx, new_session_cb);
   *out = ctx;
   return 0;
 
@@ -211,6 +319,8 @@ void st_tls_ctx_free(struct st_tls_ctx **ctxp) {
 
   if (ctx == NULL)
     return;
+  for (size_t i = 0; i < SESSION_CACHE_MAX; i++)
+    SSL_SESSION_free(ctx->sessions[i].session);
   SSL_CTX_free(ctx->ssl_ctx);
   st_free(ctx);
   *ctxp = NULL;
@@ -220,29 +330,56 @@ void st_tls_ctx_free(struct st_tls_ctx **ctxp) {
 /* ---- sessions ---- */
 
 
+/* Gives the session its BIO pair unless it has one. The rings cost
+ * 2 * ST_TLS_RING_SIZE bytes, so st_tls_trim() drops them while a
+ * connection idles and the next use makes new ones. Returns 0 or -1. */
+static int ensure_pair(struct st_tls *tls) {
+  BIO *inner = NULL;
+
+  if (tls->net != NULL)
+    return 0;
+  if (BIO_new_bio_pair(&inner, ST_TLS_RING_SIZE, &tls->net,
+                       ST_TLS_RING_SIZE) != 1) {
+    tls->net = NULL;
+    return -1;
+  }
+  SSL_set_bio(tls->ssl, inner, inner);  /* the SSL object owns inner */
+  return 0;
+}
+
+
 /* Allocates a session with its SSL object and BIO pair. */
 static int new_session(struct st_tls_ctx *ctx, int server,
                        struct st_tls **out, char *err, size_t errlen) {
   struct st_tls *tls = st_calloc(1, sizeof(*tls));
-  BIO *inner = NULL;
 
   if (tls == NULL)
     return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
   tls->ctx = ctx;
   tls->server = server;
   tls->ssl = SSL_new(ctx->ssl_ctx);
-  if (tls->ssl == NULL ||
-      BIO_new_bio_pair(&inner, ST_TLS_RING_SIZE, &tls->net,
-                       ST_TLS_RING_SIZE) != 1) {
+  if (tls->ssl == NULL || ensure_pair(tls) != 0) {
     SSL_free(tls->ssl);
     st_free(tls);
     return st__tls_error(err, errlen, ST_ETLS, "creating a TLS session "
                          "failed");
   }
-  SSL_set_bio(tls->ssl, inner, inner);  /* the SSL object owns inner */
   SSL_set_app_data(tls->ssl, tls);
   *out = tls;
   return 0;
+}
+
+
+int st_tls_trim(struct st_tls *tls) {
+  if (tls->net == NULL)
+    return 1;
+  if (!tls->handshake_done || BIO_ctrl_pending(tls->net) > 0 ||
+      BIO_ctrl_pending(SSL_get_rbio(tls->ssl)) > 0 || SSL_has_pending(tls->ssl))
+    return 0;
+  SSL_set_bio(tls->ssl, NULL, NULL);  /* frees inner */
+  BIO_free(tls->net);
+  tls->net = NULL;
+  return 1;
 }
 
 
@@ -297,6 +434,7 @@ int st_tls_client_new(struct st_tls_ctx *ctx, const char *host,
     return st__tls_error(err, errlen, ST_ETLS, "setting the server name "
                          "%s failed", host);
   }
+  offer_session(tls);
   SSL_set_connect_state(tls->ssl);
   *out = tls;
   return 0;
@@ -323,7 +461,7 @@ size_t st_tls_feed(struct st_tls *tls, const void *data, size_t len) {
 
   if (len > INT_MAX)
     len = INT_MAX;
-  if (len == 0)
+  if (len == 0 || ensure_pair(tls) != 0)
     return 0;
   n = BIO_write(tls->net, data, (int)len);
   return n > 0 ? (size_t)n : 0;
@@ -331,7 +469,13 @@ size_t st_tls_feed(struct st_tls *tls, const void *data, size_t len) {
 
 
 size_t st_tls_feed_space(struct st_tls *tls, char **buf) {
-  int n = BIO_nwrite0(tls->net, buf);
+  int n;
+
+  if (ensure_pair(tls) != 0) {
+    *buf = NULL;
+    return 0;
+  }
+  n = BIO_nwrite0(tls->net, buf);
 
   return n > 0 ? (size_t)n : 0;
 }
@@ -340,14 +484,14 @@ size_t st_tls_feed_space(struct st_tls *tls, char **buf) {
 void st_tls_feed_commit(struct st_tls *tls, size_t n) {
   char *buf;
 
-  if (n > 0)
+  if (n > 0 && tls->net != NULL)
     BIO_nwrite(tls->net, &buf, (int)n);
 }
 
 
 size_t st_tls_out(struct st_tls *tls, const char **data) {
   char *buf = NULL;
-  int n = BIO_nread0(tls->net, &buf);
+  int n = tls->net != NULL ? BIO_nread0(tls->net, &buf) : 0;
 
   if (n <= 0) {
     *data = NULL;
@@ -361,13 +505,13 @@ size_t st_tls_out(struct st_tls *tls, const char **data) {
 void st_tls_out_consume(struct st_tls *tls, size_t n) {
   char *buf;
 
-  if (n > 0)
+  if (n > 0 && tls->net != NULL)
     BIO_nread(tls->net, &buf, (int)n);
 }
 
 
 size_t st_tls_out_pending(const struct st_tls *tls) {
-  return BIO_ctrl_pending(tls->net);
+  return tls->net != NULL ? BIO_ctrl_pending(tls->net) : 0;
 }
 
 
@@ -423,6 +567,8 @@ int st_tls_handshake(struct st_tls *tls, char *err, size_t errlen) {
 
   if (tls->handshake_done)
     return ST_TLS_DONE;
+  if (ensure_pair(tls) != 0)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
   ERR_clear_error();
   r = SSL_do_handshake(tls->ssl);
   if (r == 1) {
@@ -444,6 +590,8 @@ int st_tls_read(struct st_tls *tls, void *buf, size_t len, size_t *nread,
   int r, ssl_err;
 
   *nread = 0;
+  if (ensure_pair(tls) != 0)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
   ERR_clear_error();
   r = SSL_read_ex(tls->ssl, buf, len, &n);
   if (!tls->handshake_done && SSL_is_init_finished(tls->ssl))
@@ -480,6 +628,8 @@ int st_tls_write(struct st_tls *tls, const void *data, size_t len,
   if (!tls->handshake_done)
     return st_seterr(err, errlen, ST_ETLS, "TLS write before the "
                      "handshake completed");
+  if (ensure_pair(tls) != 0)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
   ERR_clear_error();
   while (total < len) {
     size_t space = BIO_ctrl_get_write_guarantee(SSL_get_wbio(tls->ssl));
@@ -514,6 +664,8 @@ int st_tls_shutdown(struct st_tls *tls, char *err, size_t errlen) {
 
   if (!tls->handshake_done)
     return 0;
+  if (ensure_pair(tls) != 0)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory");
   ERR_clear_error();
   r = SSL_shutdown(tls->ssl);
   if (r >= 0)
@@ -527,6 +679,11 @@ int st_tls_shutdown(struct st_tls *tls, char *err, size_t errlen) {
 
 
 /* ---- session facts ---- */
+
+
+int st_tls_resumed(const struct st_tls *tls) {
+  return tls->handshake_done && SSL_session_reused(tls->ssl);
+}
 
 
 int st_tls_handshake_done(const struct st_tls *tls) {

@@ -32,8 +32,9 @@
 /* Bytes of each ring buffer between a session and the caller, one for each
  * direction. The largest TLS record (16 KiB of plaintext plus at most 2 KiB
  * of overhead) fits in 32 KiB with room to spare, so a full record never
- * has to wait for the ring to drain. A session costs twice this, plus OpenSSL's
- * own buffers while a record is in flight. */
+ * has to wait for the ring to drain. A busy session costs twice this, plus
+ * OpenSSL's own buffers while a record is in flight; st_tls_trim() frees
+ * the rings of an idle one. */
 #define ST_TLS_RING_SIZE (32 * 1024)
 
 /* Non-negative results of st_tls_handshake() and st_tls_read(). Failures
@@ -154,8 +155,20 @@ size_t st_tls_out(struct st_tls *tls, const char **data);
 /* Marks n bytes returned by st_tls_out() as sent. */
 void st_tls_out_consume(struct st_tls *tls, size_t n);
 
+/* Frees the session's ring buffers while nothing is buffered in either
+ * direction, the handshake is complete and OpenSSL holds no decrypted
+ * bytes. The next call that needs them allocates new ones, so an idle
+ * keep-alive connection costs its SSL object only. Returns 1 when the
+ * session holds no rings afterwards, 0 when it keeps them. */
+int st_tls_trim(struct st_tls *tls);
+
 /* Returns the number of ciphertext bytes waiting to be sent. */
 size_t st_tls_out_pending(const struct st_tls *tls);
+
+/* Returns 1 when the handshake resumed an earlier session, 0 otherwise.
+ * The client side offers the last session of the same host name, kept
+ * for up to 64 hosts per context. */
+int st_tls_resumed(const struct st_tls *tls);
 
 /* Returns 1 once the handshake is complete. */
 int st_tls_handshake_done(const struct st_tls *tls);

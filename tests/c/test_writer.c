@@ -287,6 +287,49 @@ TEST(writer_full_queue_then_stop_loses_nothing) {
 /* Another connection holds the write lock past the busy timeout (5 s):
  * the writer's first attempt fails with ST_EBUSY, and it retries the same
  * batch instead of losing it. */
+static void count_drain(void *ud) {
+  (*(int *)ud)++;  /* the writer's lock serializes the calls */
+}
+
+
+/* Flows of 1 MiB each: the writer is congested once more than
+ * ST_WRITER_CONGESTED_BYTES wait, and calls the drain callback once when
+ * they are committed. A file locked by another connection keeps the
+ * writer from committing meanwhile. */
+TEST(writer_congested_until_drained) {
+  enum { BODY = 1024 * 1024 };
+  const char *path = temp_path("congested.db");
+  struct st_writer *writer = NULL;
+  char err[ST_ERRLEN];
+  int drained = 0, flows = 0;
+  sqlite3 *db = NULL;
+
+  ASSERT_INT_EQ(0, st_writer_start(&writer, path, err, sizeof(err)));
+  st_writer_set_drain_cb(writer, count_drain, &drained);
+  ASSERT_INT_EQ(0, st_writer_congested(writer));
+  ASSERT_INT_EQ(SQLITE_OK, sqlite3_open(path, &db));
+  ASSERT_INT_EQ(SQLITE_OK, sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL,
+                                        NULL));
+  while (!st_writer_congested(writer) && flows < 200) {
+    ASSERT_INT_EQ(0, st_writer_enqueue(writer, make_flow(1, flows, BODY)));
+    flows++;
+  }
+  ASSERT_INT_EQ(1, st_writer_congested(writer));
+  ASSERT(flows >= ST_WRITER_CONGESTED_BYTES / BODY);
+  ASSERT(flows <= ST_WRITER_CONGESTED_BYTES / BODY + 1);
+  ASSERT_INT_EQ(0, drained);
+
+  ASSERT_INT_EQ(SQLITE_OK, sqlite3_exec(db, "COMMIT", NULL, NULL, NULL));
+  sqlite3_close(db);
+  st_writer_flush(writer);
+  ASSERT_INT_EQ(0, st_writer_congested(writer));
+  ASSERT_INT_EQ(1, drained);
+  st_writer_set_drain_cb(writer, NULL, NULL);
+  st_writer_stop(&writer);
+  ASSERT_INT_EQ(flows, stored_flows(path));
+}
+
+
 TEST(writer_retries_batch_while_file_locked) {
   const char *path = temp_path("probe.db");
   struct st_writer *writer = NULL;
@@ -302,7 +345,10 @@ TEST(writer_retries_batch_while_file_locked) {
                                         NULL));
   for (int seq = 0; seq < 10; seq++)
     ASSERT_INT_EQ(0, st_writer_enqueue(writer, make_flow(0, seq, 100)));
-  sleep(6);
+  /* The first attempt gives up after the store's busy timeout; waits for
+   * its log line up to 30 s, since a loaded machine may take longer. */
+  for (int i = 0; i < 300 && log_lines(path, "commit is retried") == 0; i++)
+    usleep(100 * 1000);
   ASSERT_INT_EQ(1, log_lines(path, "commit is retried"));
   ASSERT_INT_EQ(SQLITE_OK, sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL));
   sqlite3_close(db);
@@ -636,6 +682,7 @@ int main(void) {
   RUN(writer_commits_from_several_threads);
   RUN(writer_flush_makes_flows_visible);
   RUN(writer_full_queue_then_stop_loses_nothing);
+  RUN(writer_congested_until_drained);
   RUN(writer_retries_batch_while_file_locked);
   RUN(writer_survives_concurrent_prune_and_vacuum);
   RUN(writer_disk_full_counts_failures_then_recovers);

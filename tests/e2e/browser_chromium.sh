@@ -173,7 +173,10 @@ read -r page_port proxy_port < ports || { fail "fixture servers did not start"; 
 printf 'return { data_dir = "data", proxy = { listen = "127.0.0.1:%s" } }\n' \
   "$proxy_port" > stratosphere.lua
 
-before=$(ls -d /tmp/stratosphere-browser-* 2>/dev/null | sort)
+# The browser's temporary profile goes under $TMPDIR; a folder of this
+# test's own keeps other tests' profiles out of the check below.
+export TMPDIR=$work/tmp
+mkdir -p "$TMPDIR"
 
 # Runs the browser headless on URL; stdout (the DOM) to $1.dom, stderr to
 # $1.log. Bounded by timeout, because a stalled page never exits.
@@ -209,8 +212,8 @@ grep -q via-proxy-ok proxied.dom ||
 grep -q "^GET http://fixture.invalid/ HTTP/1.1" proxy.log ||
   fail "the proxy did not receive the request: $(cat proxy.log 2>/dev/null)"
 
-after=$(ls -d /tmp/stratosphere-browser-* 2>/dev/null | sort)
-[ "$before" = "$after" ] || fail "a temporary profile was left in /tmp"
+left=$(ls -d "$TMPDIR"/stratosphere-browser-* 2>/dev/null)
+[ -z "$left" ] || fail "a temporary profile was left behind: $left"
 
 if [ "$failures" -gt 0 ]; then
   echo "$failures check(s) failed"

@@ -319,17 +319,6 @@ do
   end
   t.eq(true, #h3s >= 9, "h3 titles")
   t.eq("Bellingcat - Wikipedia", h3s[1], "first h3")
-
-  local clock = os.clock()
-  local rounds = 10
-  for _ = 1, rounds do
-    local d <close> = html.parse(body)
-    for _, a in ipairs(d:select("a[href]")) do
-      a:text()
-    end
-  end
-  print(string.format("google page: parse, a[href] and text: %.2f ms",
-                      (os.clock() - clock) * 1000 / rounds))
 end
 
 
