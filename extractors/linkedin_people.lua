@@ -23,23 +23,11 @@ local json = require "stratosphere.json"
 local url = require "stratosphere.url"
 
 
--- Returns value[k1][k2]..., or nil when a step is not a table.
-local function dig(value, ...)
-  for _, key in ipairs({ ... }) do
-    if type(value) ~= "table" then
-      return nil
-    end
-    value = value[key]
-  end
-  return value
-end
-
-
 -- Returns the hash of the first urn:li:fsd_profile:<hash> among the image
 -- attributes' detail data ("*profilePicture", "*profile", ...), or nil.
 local function profile_id(image)
-  for _, attribute in ipairs(dig(image, "attributes") or {}) do
-    for _, value in pairs(dig(attribute, "detailData") or {}) do
+  for _, attribute in ipairs(json.get(image, "attributes") or {}) do
+    for _, value in pairs(json.get(attribute, "detailData") or {}) do
       local hash = type(value) == "string" and
         value:match("^urn:li:fsd_profile:(.+)$")
       if hash then
@@ -65,29 +53,29 @@ function M.extract(flow, kb)
   if reply == nil then
     return nil, err
   end
-  local parts = dig(reply, "included")
+  local parts = json.get(reply, "included")
   if type(parts) ~= "table" then
     return nil, "reply has no included array"
   end
 
   local people = 0
   for _, part in ipairs(parts) do
-    local tracking = dig(part, "trackingUrn")
-    local member_id = dig(part, "template") and type(tracking) == "string" and
-      tracking:match("^urn:li:member:(%d+)$")
-    local link = dig(part, "navigationUrl")
+    local tracking = json.get(part, "trackingUrn")
+    local member_id = json.get(part, "template") and
+      type(tracking) == "string" and tracking:match("^urn:li:member:(%d+)$")
+    local link = json.get(part, "navigationUrl")
     local segments = type(link) == "string" and url.path_segments(link) or {}
     if member_id and segments[1] == "in" and segments[2] then
       people = people + 1
-      local name = dig(part, "title", "text")
-      local headline = dig(part, "primarySubtitle", "text")
+      local name = json.get(part, "title", "text")
+      local headline = json.get(part, "primarySubtitle", "text")
       kb.upsert{ type = "linkedin.com/person",
                  key = "urn:li:member:" .. member_id, data = {
         member_id = member_id,
         public_identifier = segments[2],
         full_name = type(name) == "string" and name or nil,
         headline = type(headline) == "string" and headline or nil,
-        profile_id = profile_id(dig(part, "image")),
+        profile_id = profile_id(json.get(part, "image")),
       } }
     end
   end

@@ -21,18 +21,6 @@
 local json = require "stratosphere.json"
 
 
--- Returns value[k1][k2]..., or nil when a step is not a table.
-local function dig(value, ...)
-  for _, key in ipairs({ ... }) do
-    if type(value) ~= "table" then
-      return nil
-    end
-    value = value[key]
-  end
-  return value
-end
-
-
 -- Returns the last ":" field of a URN string when it is a number, else
 -- nil.
 local function urn_number(urn)
@@ -54,22 +42,22 @@ function M.extract(flow, kb)
   if reply == nil then
     return nil, err
   end
-  local parts = dig(reply, "included")
+  local parts = json.get(reply, "included")
   if type(parts) ~= "table" then
     return nil, "reply has no included array"
   end
 
   local positions = 0
   for _, part in ipairs(parts) do
-    local company_id = urn_number(dig(part, "companyUrn"))
-    local name = dig(part, "companyName")
+    local company_id = urn_number(json.get(part, "companyUrn"))
+    local name = json.get(part, "companyName")
     if company_id and type(name) == "string" then
       positions = positions + 1
       local company = kb.upsert{
         type = "linkedin.com/company", key = "urn:li:company:" .. company_id,
         data = { company_id = company_id, full_name = name },
       }
-      local member_id = urn_number(dig(part, "$anti_abuse_metadata",
+      local member_id = urn_number(json.get(part, "$anti_abuse_metadata",
         "/companyUrn", "sourceUrns", "com.linkedin.common.urn.MemberUrn"))
       if member_id then
         local person = kb.upsert{

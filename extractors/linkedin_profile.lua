@@ -25,18 +25,6 @@ local json = require "stratosphere.json"
 local url = require "stratosphere.url"
 
 
--- Returns value[k1][k2]..., or nil when a step is not a table.
-local function dig(value, ...)
-  for _, key in ipairs({ ... }) do
-    if type(value) ~= "table" then
-      return nil
-    end
-    value = value[key]
-  end
-  return value
-end
-
-
 -- Returns the decoded JSON of the <code> element with the profile, or
 -- nil, err.
 local function profile_json(doc)
@@ -57,7 +45,7 @@ end
 local function profile_parts(parts, public_id)
   local chosen
   for _, part in ipairs(parts) do
-    if type(dig(part, "objectUrn")) == "string" and
+    if type(json.get(part, "objectUrn")) == "string" and
         part.objectUrn:find("^urn:li:member:%d+$") and
         (chosen == nil or part.publicIdentifier == public_id) then
       chosen = part
@@ -74,7 +62,7 @@ local function profile_parts(parts, public_id)
     merged[field] = value
   end
   for _, part in ipairs(parts) do
-    if dig(part, "objectUrn") == chosen.objectUrn then
+    if json.get(part, "objectUrn") == chosen.objectUrn then
       for field, value in pairs(part) do
         if merged[field] == nil then
           merged[field] = value
@@ -88,9 +76,9 @@ end
 
 -- Returns the URL of the widest artifact of a vector image, or nil.
 local function picture_url(image)
-  local root, best = dig(image, "rootUrl"), nil
-  for _, artifact in ipairs(dig(image, "artifacts") or {}) do
-    if type(dig(artifact, "fileIdentifyingUrlPathSegment")) == "string" and
+  local root, best = json.get(image, "rootUrl"), nil
+  for _, artifact in ipairs(json.get(image, "artifacts") or {}) do
+    if type(json.get(artifact, "fileIdentifyingUrlPathSegment")) == "string" and
         (best == nil or (artifact.width or 0) > (best.width or 0)) then
       best = artifact
     end
@@ -105,7 +93,7 @@ end
 -- Returns a date {year, month, day} in ISO 8601 ("--04-12" without a
 -- year), or nil.
 local function iso_date(date)
-  local month, day = dig(date, "month"), dig(date, "day")
+  local month, day = json.get(date, "month"), json.get(date, "day")
   if math.type(month) ~= "integer" or math.type(day) ~= "integer" then
     return nil
   end
@@ -123,19 +111,19 @@ end
 local function location(parts, profile)
   local by_urn, city_part, country_part = {}, nil, nil
   for _, part in ipairs(parts) do
-    if type(dig(part, "entityUrn")) == "string" then
+    if type(json.get(part, "entityUrn")) == "string" then
       by_urn[part.entityUrn] = part
     end
-    if dig(part, "defaultLocalizedNameWithoutCountryName") then
+    if json.get(part, "defaultLocalizedNameWithoutCountryName") then
       city_part = city_part or part
-    elseif dig(part, "defaultLocalizedName") then
+    elseif json.get(part, "defaultLocalizedName") then
       country_part = country_part or part
     end
   end
-  city_part = by_urn[dig(profile, "geoLocation", "*geo")] or city_part
-  country_part = by_urn[dig(city_part, "*country")] or country_part
-  return dig(city_part, "defaultLocalizedNameWithoutCountryName"),
-    dig(country_part, "defaultLocalizedName")
+  city_part = by_urn[json.get(profile, "geoLocation", "*geo")] or city_part
+  country_part = by_urn[json.get(city_part, "*country")] or country_part
+  return json.get(city_part, "defaultLocalizedNameWithoutCountryName"),
+    json.get(country_part, "defaultLocalizedName")
 end
 
 
@@ -164,7 +152,7 @@ function M.extract(flow, kb)
   if page == nil then
     return nil, err
   end
-  local parts = dig(page, "included")
+  local parts = json.get(page, "included")
   if type(parts) ~= "table" then
     return nil, "profile JSON has no included array"
   end
@@ -180,9 +168,9 @@ function M.extract(flow, kb)
   if type(first) == "string" and type(last) == "string" then
     full = first .. " " .. last
   end
-  local picture = dig(p, "profilePicture", "displayImageReference",
+  local picture = json.get(p, "profilePicture", "displayImageReference",
                       "vectorImage") or
-    dig(p, "profilePicture", "displayImageReferenceResolutionResult",
+    json.get(p, "profilePicture", "displayImageReferenceResolutionResult",
         "vectorImage")
   local city, country = location(parts, p)
   -- Profile and MiniProfile parts carry the same hash.
@@ -199,7 +187,7 @@ function M.extract(flow, kb)
     headline = text_or_null(p.headline),
     occupation = text_or_null(p.occupation),
     birth_date = iso_date(p.birthDateOn) or json.null,
-    postal_code = text_or_null(dig(p, "geoLocation", "postalCode")),
+    postal_code = text_or_null(json.get(p, "geoLocation", "postalCode")),
     city = text_or_null(city),
     country = text_or_null(country),
     url_picture = picture_url(picture) or json.null,

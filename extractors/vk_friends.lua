@@ -19,18 +19,6 @@ local text = require "stratosphere.text"
 local url = require "stratosphere.url"
 
 
--- Returns value[k1][k2]..., or nil when a step is not a table.
-local function dig(value, ...)
-  for _, key in ipairs({ ... }) do
-    if type(value) ~= "table" then
-      return nil
-    end
-    value = value[key]
-  end
-  return value
-end
-
-
 -- Returns s if it is a string, else json.null.
 local function string_or_null(s)
   return type(s) == "string" and s or json.null
@@ -68,16 +56,16 @@ function M.extract(flow, kb)
   if reply == nil then
     return nil, err
   end
-  local friends = dig(reply, "payload", 2, 1, "all")
+  local friends = json.get(reply, "payload", 2, 1, "all")
   if type(friends) ~= "table" then
     return nil, "reply has no friend list at payload[2][1].all"
   end
 
   local owner = person(kb, owner_id, {})
   for _, friend in ipairs(friends) do
-    local id = dig(friend, 1)
+    local id = json.get(friend, 1)
     if math.type(id) == "integer" and id > 0 then
-      local name = dig(friend, 6)
+      local name = json.get(friend, 6)
       local friend_id = person(kb, tostring(id), {
         url_picture = string_or_null(friend[2]),
         path = string_or_null(friend[3]),

@@ -22,18 +22,6 @@ local text = require "stratosphere.text"
 local url = require "stratosphere.url"
 
 
--- Returns value[k1][k2]..., or nil when a step is not a table.
-local function dig(value, ...)
-  for _, key in ipairs({ ... }) do
-    if type(value) ~= "table" then
-      return nil
-    end
-    value = value[key]
-  end
-  return value
-end
-
-
 -- Returns the JSON array or object that starts at byte first of s, as a
 -- string, or nil when it is not closed. Brackets inside strings do not
 -- count, and a backslash in a string escapes the byte after it.
@@ -78,9 +66,9 @@ local function profile_user(page)
     return nil, "apiPrefetchCache is not valid JSON: " .. err
   end
   for _, call in ipairs(calls) do
-    local user = dig(call, "response", 1)
-    if dig(call, "method") == "users.get" and
-        math.type(dig(user, "id")) == "integer" and
+    local user = json.get(call, "response", 1)
+    if json.get(call, "method") == "users.get" and
+        math.type(json.get(user, "id")) == "integer" and
         type(user.domain) == "string" then
       return user
     end
@@ -130,8 +118,8 @@ function M.extract(flow, kb)
     last_name = last,
     full_name = full,
     domain = user.domain,
-    country = clean(dig(user, "country", "title")),
-    city = clean(dig(user, "city", "title")),
+    country = clean(json.get(user, "country", "title")),
+    city = clean(json.get(user, "city", "title")),
     bdate = clean(user.bdate),
     skype = clean(user.skype),
     url_picture = clean(user.photo_200),

@@ -11,6 +11,7 @@ local ipairs = ipairs
 local math_type = math.type
 local pairs = pairs
 local pcall = pcall
+local select = select
 local sub = string.sub
 local tointeger = math.tointeger
 local tostring = tostring
@@ -61,6 +62,20 @@ local M = {}
 
 --- The value that stands for JSON null inside decoded tables.
 M.null = cjson.null
+
+
+--- Returns value[k1][k2]... for the keys given, or nil as soon as a step
+-- is not a table, so that an extractor can read a deep field of a decoded
+-- reply without checking every level: json.get(reply, "payload", 2, 1).
+function M.get(value, ...)
+  for i = 1, select("#", ...) do
+    if type(value) ~= "table" then
+      return nil
+    end
+    value = value[(select(i, ...))]
+  end
+  return value
+end
 
 
 --- Returns s without a UTF-8 byte order mark and an anti-XSSI prefix

@@ -68,6 +68,20 @@ do
 end
 
 
+-- json.get reads deep fields and stops at the first step that is not a
+-- table.
+do
+  local reply = json.decode('{"payload": [0, [{"all": [[7, "x"]]}]], '
+                            .. '"n": null, "s": "text"}')
+  t.eq(7, json.get(reply, "payload", 2, 1, "all", 1, 1), "deep field")
+  t.eq(nil, json.get(reply, "payload", 3, 1), "missing index")
+  t.eq(nil, json.get(reply, "s", "more"), "step into a string")
+  t.eq(nil, json.get(reply, "n", "more"), "step into null")
+  t.eq(nil, json.get(nil, "a"), "nil value")
+  t.eq(reply, json.get(reply), "no keys")
+end
+
+
 -- The Google autocomplete responses carry the ")]}'" prefix.
 do
   local path = t.sample_path("search-google.db")
