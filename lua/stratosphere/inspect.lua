@@ -8,6 +8,7 @@
 local cjson = require "cjson"
 local core_flow = require "stratosphere.core.flow"
 local db = require "stratosphere.core.db"
+local json = require "stratosphere.json"
 local printer = require "stratosphere.printer"
 local charsets = require "stratosphere.text"
 local url = require "stratosphere.url"
@@ -34,8 +35,6 @@ local JSON_PREFIXES = { ")]}'", "for (;;);", "for(;;);", "while(1);", "<!--" }
 local SHOW_LINES = 60      -- lines of a response body show() prints
 local SEARCH_WIDTH = 160   -- characters of a matching line search() prints
 local LONG_LINE = 2000     -- bytes past which search() splits HTML lines
-local INLINE_WIDTH = 60    -- characters of a JSON array or object kept on
-                           -- one line by pretty_json()
 
 
 local function json_decode(text)
@@ -400,100 +399,8 @@ local function json_text(body)
 end
 
 
--- Returns the index of the quote that ends the JSON string starting at i.
-local function string_end(text, i)
-  local j = i + 1
-  while j <= #text do
-    local c = text:sub(j, j)
-    if c == "\\" then
-      j = j + 2
-    elseif c == "\"" then
-      return j
-    else
-      j = j + 1
-    end
-  end
-  return #text
-end
-
-
--- Returns the one-line form of the array or object opening at i when it
--- contains no nested array or object and fits in INLINE_WIDTH characters,
--- and the index of its closing bracket; else nil.
-local function inline_form(text, i)
-  local close = text:sub(i, i) == "{" and "}" or "]"
-  local out, j = {}, i + 1
-  local width = 0
-  while j <= #text do
-    local c = text:sub(j, j)
-    if c == "\"" then
-      local e = string_end(text, j)
-      out[#out + 1] = text:sub(j, e)
-      width = width + e - j + 1
-      j = e
-    elseif c == close then
-      return text:sub(i, i) .. concat(out) .. close, j
-    elseif c == "{" or c == "[" then
-      return nil
-    elseif c == "," then
-      out[#out + 1] = ", "
-      width = width + 2
-    elseif c == ":" then
-      out[#out + 1] = ": "
-      width = width + 2
-    elseif not c:match("%s") then
-      out[#out + 1] = c
-      width = width + 1
-    end
-    if width > INLINE_WIDTH then
-      return nil
-    end
-    j = j + 1
-  end
-  return nil
-end
-
-
---- Re-indents JSON text two spaces a level, keeping key order and every
--- value as written. Arrays and objects without nested ones stay on one
--- line when short. Returns the text.
-function M.pretty_json(text)
-  local out, depth, i, n = {}, 0, 1, #text
-  local function newline()
-    out[#out + 1] = "\n" .. string.rep("  ", depth)
-  end
-  while i <= n do
-    local c = text:sub(i, i)
-    if c == "\"" then
-      local j = string_end(text, i)
-      out[#out + 1] = text:sub(i, j)
-      i = j
-    elseif c == "{" or c == "[" then
-      local inline, stop = inline_form(text, i)
-      if inline then
-        out[#out + 1] = inline
-        i = stop
-      else
-        out[#out + 1] = c
-        depth = depth + 1
-        newline()
-      end
-    elseif c == "}" or c == "]" then
-      depth = depth - 1
-      newline()
-      out[#out + 1] = c
-    elseif c == "," then
-      out[#out + 1] = ","
-      newline()
-    elseif c == ":" then
-      out[#out + 1] = ": "
-    elseif not c:match("%s") then
-      out[#out + 1] = c
-    end
-    i = i + 1
-  end
-  return concat(out)
-end
+--- Re-indents JSON text (see stratosphere.json's pretty).
+M.pretty_json = json.pretty
 
 
 local function is_form(body, content_type)
@@ -527,10 +434,10 @@ local function show_body(body, content_type, max_lines)
     say("  %s", printer.format(body))
     return
   end
-  local json = json_text(body)
+  local json_body = json_text(body)
   local text
-  if json ~= nil then
-    text = M.pretty_json(json)
+  if json_body ~= nil then
+    text = json.pretty(json_body)
   elseif is_form(body, content_type) then
     local lines = {}
     for i, p in ipairs(url.parse_query_list(body)) do
@@ -901,8 +808,8 @@ function M.install(env, opts)
       say("search: the body is binary (%d bytes)", #body)
       return
     end
-    local json = json_text(body)
-    local text = json and M.pretty_json(json) or body
+    local json_body = json_text(body)
+    local text = json_body and json.pretty(json_body) or body
 
     local lines = {}
     for line in (text .. "\n"):gmatch("(.-)\n") do

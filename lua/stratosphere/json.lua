@@ -7,10 +7,12 @@
 local cjson = require "cjson"
 
 
+local concat = table.concat
 local ipairs = ipairs
 local math_type = math.type
 local pairs = pairs
 local pcall = pcall
+local rep = string.rep
 local select = select
 local sub = string.sub
 local tointeger = math.tointeger
@@ -39,6 +41,9 @@ local MAX_EXACT_INTEGER = 2 ^ 53
 -- module other code gets from require "cjson".
 local codec = cjson.new()
 
+-- Characters of a JSON array or object that pretty() keeps on one line.
+local INLINE_WIDTH = 60
+
 
 -- Replaces integral floats by integers, in place. Depth is bounded by the
 -- decoder's nesting limit (1000).
@@ -55,6 +60,61 @@ local function integerize(value)
     end
   end
 end
+
+
+-- Returns the index of the quote that ends the JSON string starting at i.
+local function string_end(text, i)
+  local j = i + 1
+  while j <= #text do
+    local c = text:sub(j, j)
+    if c == "\\" then
+      j = j + 2
+    elseif c == "\"" then
+      return j
+    else
+      j = j + 1
+    end
+  end
+  return #text
+end
+
+
+-- Returns the one-line form of the array or object opening at i when it
+-- contains no nested array or object and fits in INLINE_WIDTH characters,
+-- and the index of its closing bracket; else nil.
+local function inline_form(text, i)
+  local close = text:sub(i, i) == "{" and "}" or "]"
+  local out, j = {}, i + 1
+  local width = 0
+  while j <= #text do
+    local c = text:sub(j, j)
+    if c == "\"" then
+      local e = string_end(text, j)
+      out[#out + 1] = text:sub(j, e)
+      width = width + e - j + 1
+      j = e
+    elseif c == close then
+      return text:sub(i, i) .. concat(out) .. close, j
+    elseif c == "{" or c == "[" then
+      return nil
+    elseif c == "," then
+      out[#out + 1] = ", "
+      width = width + 2
+    elseif c == ":" then
+      out[#out + 1] = ": "
+      width = width + 2
+    elseif not c:match("%s") then
+      out[#out + 1] = c
+      width = width + 1
+    end
+    if width > INLINE_WIDTH then
+      return nil
+    end
+    j = j + 1
+  end
+  return nil
+end
+
 
 
 local M = {}
@@ -130,6 +190,49 @@ function M.encode(value)
     return nil, "cannot encode as JSON: " .. tostring(text)
   end
   return text
+end
+
+
+--- Re-indents JSON text two spaces a level without decoding it, so keys
+-- keep their order and numbers their spelling. Arrays and objects without
+-- nested ones stay on one line when they fit in INLINE_WIDTH characters.
+-- The text should be valid JSON; other text comes back re-spaced.
+function M.pretty(text)
+  local out, depth, i, n = {}, 0, 1, #text
+  local function newline()
+    out[#out + 1] = "\n" .. rep("  ", depth)
+  end
+  while i <= n do
+    local c = text:sub(i, i)
+    if c == "\"" then
+      local j = string_end(text, i)
+      out[#out + 1] = text:sub(i, j)
+      i = j
+    elseif c == "{" or c == "[" then
+      local inline, stop = inline_form(text, i)
+      if inline then
+        out[#out + 1] = inline
+        i = stop
+      else
+        out[#out + 1] = c
+        depth = depth + 1
+        newline()
+      end
+    elseif c == "}" or c == "]" then
+      depth = depth - 1
+      newline()
+      out[#out + 1] = c
+    elseif c == "," then
+      out[#out + 1] = ","
+      newline()
+    elseif c == ":" then
+      out[#out + 1] = ": "
+    elseif not c:match("%s") then
+      out[#out + 1] = c
+    end
+    i = i + 1
+  end
+  return concat(out)
 end
 
 

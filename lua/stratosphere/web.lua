@@ -16,6 +16,7 @@
 
 local cjson = require "cjson"
 local core = require "stratosphere.core.web"
+local json = require "stratosphere.json"
 local source_core = require "stratosphere.core.source"
 local template = require "stratosphere.template"
 
@@ -349,58 +350,8 @@ function M.profile_url(entity_type, data)
 end
 
 
---- Re-indents JSON text without decoding it, so keys keep their order and
--- numbers their spelling. The text must be valid JSON.
-function M.pretty_json(text)
-  local out = {}
-  local depth = 0
-  local i, n = 1, #text
-  local function newline()
-    out[#out + 1] = "\n" .. string.rep("  ", depth)
-  end
-  while i <= n do
-    local c = text:sub(i, i)
-    if c == '"' then
-      local j = i + 1
-      while j <= n do
-        local d = text:sub(j, j)
-        if d == "\\" then
-          j = j + 2
-        elseif d == '"' then
-          break
-        else
-          j = j + 1
-        end
-      end
-      out[#out + 1] = text:sub(i, j)
-      i = j
-    elseif c == "{" or c == "[" then
-      local close = c == "{" and "}" or "]"
-      local k = text:find("[^ \t\r\n]", i + 1)
-      if k and text:sub(k, k) == close then
-        out[#out + 1] = c .. close
-        i = k
-      else
-        out[#out + 1] = c
-        depth = depth + 1
-        newline()
-      end
-    elseif c == "}" or c == "]" then
-      depth = depth - 1
-      newline()
-      out[#out + 1] = c
-    elseif c == "," then
-      out[#out + 1] = ","
-      newline()
-    elseif c == ":" then
-      out[#out + 1] = ": "
-    elseif not c:find("[ \t\r\n]") then
-      out[#out + 1] = c
-    end
-    i = i + 1
-  end
-  return table.concat(out)
-end
+--- Re-indents JSON text (see stratosphere.json's pretty).
+M.pretty_json = json.pretty
 
 
 --- Returns a hex dump of the first max bytes of s: offset, 16 bytes in

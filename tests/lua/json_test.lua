@@ -82,6 +82,18 @@ do
 end
 
 
+-- json.pretty re-indents without decoding: key order and number
+-- spelling stay, short flat arrays stay on one line.
+do
+  local text = '{"b":1.50,"a":[1,2],"c":{"d":"x,y:z","e":[{"f":null}]},"g":{}}'
+  t.eq('{\n  "b": 1.50,\n  "a": [1, 2],\n  "c": {\n    "d": "x,y:z",\n'
+       .. '    "e": [\n      {"f": null}\n    ]\n  },\n  "g": {}\n}',
+       json.pretty(text), "pretty")
+  t.eq("[]", json.pretty("[ ]"), "empty array")
+  t.eq('"a\\"b"', json.pretty('"a\\"b"'), "escaped quote in a string")
+end
+
+
 -- The Google autocomplete responses carry the ")]}'" prefix.
 do
   local path = t.sample_path("search-google.db")
