@@ -228,6 +228,27 @@ local function test_kb_entity_with_relationships()
 end
 
 
+-- A query error points at the line that sent the query, not at a line of
+-- the helper module.
+local function test_sql_error_names_caller()
+  -- Not tail calls, which would leave no line of this file to report.
+  local ok, err = pcall(function()
+    local rows = env.kb:sql("SELEC 1")
+    return rows
+  end)
+  assert(not ok, "a query with a syntax error returned rows")
+  assert(err:find("syntax error", 1, true), err)
+  assert(err:find("repl_helpers_test.lua:", 1, true), err)
+  assert(not err:find("inspect.lua", 1, true), err)
+  ok, err = pcall(function()
+    local rows = env.probe:sql("SELEC 1")
+    return rows
+  end)
+  assert(not ok, "a query with a syntax error returned rows")
+  assert(err:find("repl_helpers_test.lua:", 1, true), err)
+end
+
+
 -- Bodies in a legacy charset are converted before matching and printing:
 -- "Привет" in windows-1251, as vk.com sends its pages.
 local function test_legacy_charset_body()
@@ -331,6 +352,7 @@ test_analyze_counts_patterns()
 test_show_decodes_query_form_and_json()
 test_search_marks_matching_lines()
 test_kb_entity_with_relationships()
+test_sql_error_names_caller()
 test_legacy_charset_body()
 test_missing_file_says_what_to_do()
 test_real_google_capture()
