@@ -1,9 +1,15 @@
 #include "proxy/service.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/err.h"
 #include "util/log.h"
@@ -47,6 +53,54 @@ static int make_dir(const char *path, char *err, size_t errlen) {
 }
 
 
+/* Takes an exclusive lock on DATA_DIR/recorder.lock, so that a second
+ * recorder started on the same data folder stops before it opens probe.db
+ * and kb.db, instead of adding a second writer, pipeline and pruner. The
+ * lock is released when the descriptor closes, also on a crash; the file
+ * stays and holds the owner's pid. */
+static int lock_data_dir(struct st_service *svc, const char *data_dir,
+                         char *err, size_t errlen) {
+  char path[PATH_MAX];
+  char pid_text[32];
+  ssize_t len;
+  int fd;
+
+  if (snprintf(path, sizeof(path), "%s/recorder.lock", data_dir) >=
+      (int)sizeof(path))
+    return st_seterr(err, errlen, ST_EINVAL, "data folder path too long: %s",
+                     data_dir);
+  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return st_seterr(err, errlen, ST_EIO, "cannot open %s: %s", path,
+                     strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int saved = errno;
+
+    len = pread(fd, pid_text, sizeof(pid_text) - 1, 0);
+    pid_text[len > 0 ? len : 0] = '\0';
+    pid_text[strcspn(pid_text, "\n")] = '\0';
+    close(fd);
+    if (saved != EWOULDBLOCK)
+      return st_seterr(err, errlen, ST_EIO, "cannot lock %s: %s", path,
+                       strerror(saved));
+    return st_seterr(err, errlen, ST_EBUSY, "another stratosphere (pid %s) "
+                     "is recording into %s; stop it, or start this one with "
+                     "a config file whose data_dir is another folder",
+                     pid_text[0] != '\0' ? pid_text : "unknown", data_dir);
+  }
+  len = snprintf(pid_text, sizeof(pid_text), "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid_text, (size_t)len, 0) != len) {
+    int saved = errno;
+
+    close(fd);
+    return st_seterr(err, errlen, ST_EIO, "cannot write %s: %s", path,
+                     strerror(saved));
+  }
+  svc->lock_fd = fd;
+  return 0;
+}
+
+
 /* The dashboard reads what the writer and the pipeline produce, with its
  * own read-only connections, and shows the CA certificate. */
 static int start_dashboard(struct st_service *svc,
@@ -73,10 +127,13 @@ int st_service_start(struct st_service *svc, const struct st_config *cfg,
 
   memset(svc, 0, sizeof(*svc));
   svc->cfg = cfg;
+  svc->lock_fd = -1;
   /* A client that disconnects must not kill the process mid-write. */
   signal(SIGPIPE, SIG_IGN);
 
   rc = make_dir(cfg->data_dir, err, errlen);
+  if (rc == 0 && opts->record)
+    rc = lock_data_dir(svc, cfg->data_dir, err, errlen);
   if (rc != 0)
     return rc;
   if (opts->intercept) {
@@ -183,6 +240,10 @@ void st_service_cleanup(struct st_service *svc) {
                 (unsigned long long)ws.failed);
   }
   st_ca_free(&svc->ca);
+  if (svc->lock_fd >= 0) {
+    close(svc->lock_fd);
+    svc->lock_fd = -1;
+  }
 }
 
 

@@ -34,6 +34,7 @@ struct st_service {
   struct st_web *web;        /* NULL without the dashboard */
   uv_signal_t sigint;
   uv_signal_t sigterm;
+  int lock_fd;                /* data folder lock while recording, or -1 */
   int loop_ready;
   int stopping;
 };
@@ -44,7 +45,8 @@ struct st_service {
 void st_service_defaults(struct st_service_options *opts,
                          const struct st_config *cfg);
 
-/* Creates data_dir, opens the CA, starts the writer on cfg->probe_path, the
+/* Creates data_dir and, when recording, locks it against a second
+ * recorder; opens the CA, starts the writer on cfg->probe_path, the
  * pipeline, the proxy on the loop and the dashboard on its own thread. Returns 0, or a negative code with one line in
  * err; st_service_cleanup() must be called either way. */
 int st_service_start(struct st_service *svc, const struct st_config *cfg,

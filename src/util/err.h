@@ -20,7 +20,7 @@ enum {
   ST_EDB = -5003,     /* SQLite reported an error */
   ST_ELUA = -5004,    /* Lua code raised an error */
   ST_ETLS = -5005,    /* OpenSSL reported an error */
-  ST_EBUSY = -5006,   /* a queue is full; try again later */
+  ST_EBUSY = -5006,   /* a queue is full or a folder is locked */
   ST_ENOTFOUND = -5007,
   ST_ECLOSED = -5008, /* the object was already stopped or closed */
   ST_ELIMIT = -5009,  /* a configured limit was crossed */
