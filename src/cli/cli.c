@@ -1,15 +1,19 @@
 #include "cli/cli.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <brotli/decode.h>
+#include <http_parser.h>
 #include <lua.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 #include <uv.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "util/err.h"
 #include "util/log.h"
@@ -71,8 +75,9 @@ static void print_top_help(FILE *out) {
 
 
 static void print_command_help(const struct st_cli_command *cmd) {
-  printf("usage: stratosphere %s [OPTIONS] %s\n\n%s\n\noptions:\n",
-         cmd->name, cmd->usage, cmd->summary);
+  printf("usage: stratosphere %s [OPTIONS]%s%s\n\n%s\n\noptions:\n",
+         cmd->name, cmd->usage[0] != '\0' ? " " : "", cmd->usage,
+         cmd->summary);
   print_options(stdout, cmd->options);
   print_options(stdout, common_options);
   if (cmd->details != NULL)
@@ -246,10 +251,17 @@ int st_cli_load_config(const struct st_cli_args *args, struct st_config *cfg) {
 
 
 static int version_run(struct st_cli_args *args) {
+  uint32_t brotli = BrotliDecoderVersion();
+  unsigned long parser = http_parser_version();
+
   printf("stratosphere %s\n", ST_VERSION);
-  printf("%s, libuv %s, %s, SQLite %s, zlib %s\n", LUA_RELEASE,
-         uv_version_string(), OpenSSL_version(OPENSSL_VERSION),
-         sqlite3_libversion(), zlibVersion());
+  printf("%s, libuv %s, %s, SQLite %s\n", LUA_RELEASE, uv_version_string(),
+         OpenSSL_version(OPENSSL_VERSION), sqlite3_libversion());
+  printf("zlib %s, brotli %u.%u.%u, zstd %s, http-parser %lu.%lu.%lu\n",
+         zlibVersion(), (unsigned)(brotli >> 24),
+         (unsigned)((brotli >> 12) & 0xfff), (unsigned)(brotli & 0xfff),
+         ZSTD_versionString(), (parser >> 16) & 255, (parser >> 8) & 255,
+         parser & 255);
   return ST_EXIT_OK;
 }
 

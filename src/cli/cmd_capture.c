@@ -76,7 +76,8 @@ static int capture_loop(struct st_sample_file *sample,
     filter->after_rowid = max_rowid;
     *total += copied;
     if (copied > 0 && isatty(STDERR_FILENO))
-      fprintf(stderr, "\r%lld flows captured", (long long)*total);
+      fprintf(stderr, "\r%lld flow%s captured", (long long)*total,
+              *total == 1 ? "" : "s");
   }
   if (isatty(STDERR_FILENO))
     fputc('\n', stderr);
@@ -160,7 +161,8 @@ static int cmd_capture(struct st_cli_args *args) {
     fprintf(stderr, "stratosphere capture: %s\n", err);
     goto out;
   }
-  printf("saved %lld flows to %s\n", (long long)total, out);
+  printf("saved %lld flow%s to %s\n", (long long)total,
+         total == 1 ? "" : "s", out);
   rc = ST_EXIT_OK;
 
 out:

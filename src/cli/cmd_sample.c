@@ -92,7 +92,8 @@ static int cmd_sample(struct st_cli_args *args) {
     fprintf(stderr, "stratosphere sample: %s\n", err);
     goto out;
   }
-  printf("saved %lld flows to %s\n", (long long)copied, out);
+  printf("saved %lld flow%s to %s\n", (long long)copied,
+         copied == 1 ? "" : "s", out);
   rc = ST_EXIT_OK;
 
 out:

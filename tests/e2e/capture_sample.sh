@@ -109,7 +109,7 @@ ls cap.db.part-* >/dev/null 2>&1 && fail "capture left a temporary file"
  sleep 1.2
  echo) | timeout 20 "$bin" capture --probe probe.db enter.db >enter.out 2>&1
 [ $? = 0 ] || fail "capture with Enter failed: $(cat enter.out)"
-grep -q '^saved 1 flows to enter.db$' enter.out ||
+grep -q '^saved 1 flow to enter.db$' enter.out ||
   fail "capture with Enter: $(cat enter.out)"
 
 # --- capture refuses to overwrite, and saves nothing without new flows ---

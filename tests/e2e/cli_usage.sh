@@ -59,6 +59,11 @@ expect 0 "-q, --quiet +log one level less: info becomes warn, -qq logs errors on
 expect 2 "unknown command 'bogus'" "$bin" bogus
 expect 2 "usage: stratosphere COMMAND" "$bin"
 expect 0 "^stratosphere [0-9]+\.[0-9]+" "$bin" version
+for lib in "libuv" "SQLite" "zlib" "brotli" "zstd" "http-parser"; do
+  expect 0 "$lib [0-9]" "$bin" version
+done
+"$bin" run --help | head -1 | grep -q ' $' &&
+  fail "run --help: the usage line ends with a space"
 for c in $commands; do
   expect 2 "stratosphere $c: unknown option '--no-such-option'.*--help" \
     "$bin" "$c" --no-such-option
