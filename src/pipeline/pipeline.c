@@ -683,7 +683,7 @@ static int copy_options(struct st_pipeline *p,
 
 static int open_lua(struct st_pipeline *p, char *err, size_t errlen) {
   struct st_script_options sopts = {
-    .sandbox = 1,
+    .libs = ST_SCRIPT_SANDBOX,
     .memory_limit = p->opts.memory_limit,
     .component = LOG,
   };
