@@ -44,8 +44,9 @@ struct st__extractor_code {
   struct st__match match;
 };
 
-/* Loads path into L: compiles it as text, runs the chunk within budget_s
- * seconds (0: no budget), and validates the table it returns. On success
+/* Loads path into L: compiles it as text, runs the chunk and validates
+ * the table it returns, both within budget_s seconds (0: no budget). On
+ * success
  * fills code (the caller releases it with st__extractor_code_cleanup())
  * and returns 0; otherwise returns ST_ELUA or ST_EINVAL with one line in
  * err that names the file and the bad field, and code holds nothing. */
