@@ -318,6 +318,14 @@ int st__extractor_load(lua_State *L, const char *path, double budget_s,
   code->extract_ref = LUA_NOREF;
   code->merge_ref = LUA_NOREF;
 
+  /* Each file gets its own globals, library tables and helper modules,
+   * so that it cannot change what another extractor sees. */
+  rc = st_script_push_env(L);
+  if (rc != 0)
+    return st_seterr(err, errlen, rc, "%s: %s", path,
+                     rc == ST_ENOMEM ? "not enough memory"
+                                     : "the Lua state is not sandboxed");
+
   /* Text only: a precompiled chunk could break the sandbox. The message
    * of a syntax error already starts with "path:line:". */
   if (luaL_loadfilex(L, path, "t") != LUA_OK) {
@@ -325,6 +333,8 @@ int st__extractor_load(lua_State *L, const char *path, double budget_s,
     lua_settop(L, top);
     return ST_ELUA;
   }
+  lua_pushvalue(L, top + 1);
+  lua_setupvalue(L, -2, 1);  /* a main chunk's only upvalue is _ENV */
 
   /* The budget covers validation too, because reading a field can run
    * an __index metamethod of the returned table. */

@@ -475,6 +475,84 @@ TEST(pipeline_bad_load_spares_others) {
 }
 
 
+/* One extractor changes everything it can reach: library tables, helper
+ * modules, the string metatable, the kb table and the flow's headers.
+ * The extractor after it must see none of it. */
+TEST(pipeline_extractors_isolated) {
+  static const char meddler[] =
+    "local url = require 'stratosphere.url'\n"
+    "string.format = function() return 'hijacked' end\n"
+    "url.split = function() error('hijacked') end\n"
+    "log.warn = function() error('hijacked') end\n"
+    "local mt = getmetatable('')\n"
+    "if mt then\n"
+    "  mt.__index = { upper = function() return 'hijacked' end }\n"
+    "end\n"
+    "local package = rawget(_G, 'package')\n"
+    "if package then\n"
+    "  package.loaded['stratosphere.json'] = { get = 'hijacked' }\n"
+    "end\n"
+    "return {\n"
+    "  name = 'meddler',\n"
+    "  extract = function(flow, kb)\n"
+    "    pcall(function() kb.upsert = function() end end)\n"
+    "    pcall(rawset, kb, 'id', function() return 'hijacked' end)\n"
+    "    local hmt = getmetatable(flow.request.headers)\n"
+    "    if hmt then\n"
+    "      hmt.__index = function() return 'hijacked' end\n"
+    "    end\n"
+    "    flow.request.url = 'hijacked'\n"
+    "  end,\n"
+    "}\n";
+  static const char victim[] =
+    "local url = require 'stratosphere.url'\n"
+    "return {\n"
+    "  name = 'victim',\n"
+    "  extract = function(flow, kb)\n"
+    "    local json = require 'stratosphere.json'\n"
+    "    local n = flow.request.url:match('(%d+)$')\n"
+    "    kb.upsert{ type = 'test/page', key = string.format('page%s', n),\n"
+    "               data = { upper = ('x'):upper(),\n"
+    "                        host = flow.request.headers.HOST,\n"
+    "                        id = kb.id('x'),\n"
+    "                        json = type(json.get),\n"
+    "                        url = type(url.split(flow.request.url)) } }\n"
+    "    log.warn('victim ran')\n"
+    "  end,\n"
+    "}\n";
+  struct st_pipeline_options o;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN], id[ST_KB_ID_LEN], sql[256], *data;
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 2));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/a_meddler.lua"),
+                              meddler));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/b_victim.lua"), victim));
+  default_options(&o);
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_load_failures(p));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  st_pipeline_free(&p);
+
+  ASSERT_INT_EQ(1, entity_exists("page1"));
+  ASSERT_INT_EQ(1, entity_exists("page2"));
+  st_kb_id("page2", 5, id);
+  snprintf(sql, sizeof(sql), "SELECT data FROM entities WHERE id = '%s'",
+           id);
+  data = kb_query_text(sql);
+  ASSERT(data != NULL);
+  ASSERT(strstr(data, "\"upper\":\"X\"") != NULL);
+  ASSERT(strstr(data, "\"host\":\"example.test\"") != NULL);
+  ASSERT(strstr(data, "\"id\":\"9dd4e461268c8034f5c8564e155c67a6\"") !=
+         NULL);
+  ASSERT(strstr(data, "\"json\":\"function\"") != NULL);
+  ASSERT(strstr(data, "\"url\":\"table\"") != NULL);
+  free(data);
+}
+
+
 /* One extractor that writes and then fails on some flows: raising, an
  * endless loop, unbounded allocation. The other flows are kept, and so is
  * the state. */
@@ -939,6 +1017,7 @@ int main(void) {
   RUN(pipeline_prefilter_fields);
   RUN(pipeline_load_errors_name_field);
   RUN(pipeline_bad_load_spares_others);
+  RUN(pipeline_extractors_isolated);
   RUN(pipeline_errors_cost_one_flow);
   RUN(pipeline_observations_record_provenance);
   RUN(pipeline_extractor_merge_used);
