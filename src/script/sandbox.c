@@ -12,7 +12,8 @@
  * What stays shared is out of reach: the string metatable and the
  * metatables that C modules register are hidden from getmetatable(), the
  * garbage collector cannot be stopped or retuned, finalizers (__gc) cannot
- * be set, and warn() cannot switch warnings off. */
+ * be set, and warn() cannot switch warnings off. Method calls on strings
+ * therefore use the master string table, not the environment's copy. */
 #include "script/internal.h"
 
 #include <stdio.h>
