@@ -9,8 +9,8 @@ max_line_length = 80
 read_globals = { "log" }
 
 -- What the extractor sandbox provides: the base library without dofile
--- and loadfile, string, table, math, utf8, three functions of os, and
--- log. No io, no coroutine.
+-- and loadfile, string, table, math, utf8, four functions of os, and
+-- log. No io, debug, package or coroutine (src/script/sandbox.c).
 stds.extractor = {
   read_globals = {
     "_G", "_VERSION", "assert", "collectgarbage", "error", "getmetatable",
@@ -21,7 +21,7 @@ stds.extractor = {
     table = { other_fields = true },
     math = { other_fields = true },
     utf8 = { other_fields = true },
-    os = { fields = { "time", "clock", "date" } },
+    os = { fields = { "time", "clock", "date", "difftime" } },
   },
 }
 

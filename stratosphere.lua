@@ -1,7 +1,8 @@
 -- stratosphere's default configuration. `stratosphere --config FILE` loads
 -- another file of the same shape. Relative paths are relative to the
 -- folder of this file. Every key is optional; an unknown key or a value of
--- the wrong type stops the program with an error naming it.
+-- the wrong type stops the program with an error naming it. The file runs
+-- without any library and must return within 2 s and 64 MiB of memory.
 
 return {
   -- Folder for probe.db (recorded flows), kb.db (knowledge base), the CA
@@ -83,10 +84,12 @@ return {
     extractors = "extractors",
 
     -- Seconds of Lua time one extractor may spend on one flow before it is
-    -- stopped and that flow's writes are rolled back.
+    -- stopped and that flow's writes are rolled back, and on loading its
+    -- file. From 0.01 to 600.
     budget = 1,
 
-    -- Bytes of memory the extractors' Lua state may hold (256 MiB).
+    -- Bytes of memory the extractors' Lua state may hold (256 MiB). From
+    -- 8 MiB to 64 GiB.
     memory = 256 * 1024 * 1024,
   },
 }

@@ -21,7 +21,7 @@ static long calls;
 static void load_driver(const char *name) {
   char path[4096], err[ST_ERRLEN];
   struct st_script_options opts = {
-    .sandbox = 1,
+    .libs = ST_SCRIPT_SANDBOX,
     .memory_limit = FUZZ_LUA_MEMORY_MAX,
     .component = "fuzz",
   };

@@ -13,6 +13,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "script/script.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -38,9 +39,11 @@ struct key_spec {
   const char *name;
   enum value_kind kind;
   size_t offset;        /* into struct st_config */
+  double min, max;      /* accepted range, or both 0 for the kind's */
 };
 
-#define FIELD(f) offsetof(struct st_config, f)
+#define FIELD(f) offsetof(struct st_config, f), 0, 0
+#define FIELD_IN(f, min, max) offsetof(struct st_config, f), min, max
 
 /* Every key the file may set. Anything else is rejected, so that a typo
  * does not silently leave a default in place. */
@@ -64,14 +67,24 @@ static const struct key_spec keys[] = {
   { "store", "vacuum_interval", KIND_NUMBER, FIELD(vacuum_interval) },
   { "pipeline", "interval", KIND_NUMBER, FIELD(pipeline_interval) },
   { "pipeline", "extractors", KIND_PATH, FIELD(extractor_dir) },
-  { "pipeline", "budget", KIND_NUMBER, FIELD(extractor_budget) },
-  { "pipeline", "memory", KIND_INTEGER, FIELD(extractor_memory) },
+  { "pipeline", "budget", KIND_NUMBER,
+    FIELD_IN(extractor_budget, ST_CONFIG_BUDGET_MIN, ST_CONFIG_BUDGET_MAX) },
+  { "pipeline", "memory", KIND_INTEGER,
+    FIELD_IN(extractor_memory, ST_CONFIG_MEMORY_MIN, ST_CONFIG_MEMORY_MAX) },
 };
 
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 
 /* Bytes of the configuration file read to find the line of a key. */
 #define TEXT_MAX (1024 * 1024)
+
+/* Limits for running the configuration file, which only has to build a
+ * table. A loop that never ends or allocation without bound is stopped
+ * before anything else starts.
+ * NOTE: RUN_SECONDS is measured on the monotonic clock, not in CPU time,
+ * so on a busy machine the file gets less than 2 s of CPU. */
+#define RUN_SECONDS 2
+#define RUN_MEMORY_MIB 64
 
 /* State shared by apply_table() and its helpers: the paths to resolve
  * against and the text and buffer for an error with its file and line. */
@@ -364,6 +377,56 @@ static void describe_value(lua_State *L, int idx, char *out, size_t len) {
 }
 
 
+/* Formats bytes as "64 MiB" when it is a whole number of KiB, MiB, GiB or
+ * TiB, else as "N bytes". */
+static void format_size(int64_t bytes, char *out, size_t len) {
+  static const char *const units[] = { "bytes", "KiB", "MiB", "GiB",
+                                       "TiB" };
+  size_t unit = 0;
+
+  while (unit < 4 && bytes >= 1024 && bytes % 1024 == 0) {
+    bytes /= 1024;
+    unit++;
+  }
+  snprintf(out, len, "%lld %s", (long long)bytes, units[unit]);
+}
+
+
+/* Checks the number on top of the stack against the range of spec, for
+ * keys that have one. Returns 0 or ST_EINVAL with the key, the range and
+ * the value in ctx->err. A value of another type passes, so that the
+ * kind's check reports it. */
+static int check_range(lua_State *L, const struct key_spec *spec,
+                       const char *label, const struct load_ctx *ctx) {
+  char low[32], high[32];
+
+  if (spec->min == 0 && spec->max == 0)
+    return 0;
+  if (spec->kind == KIND_NUMBER && lua_type(L, -1) == LUA_TNUMBER) {
+    double v = lua_tonumber(L, -1);
+
+    /* The negated test also rejects NaN. */
+    if (!(v >= spec->min && v <= spec->max))
+      return key_error(ctx, spec->section, spec->name, "key '%s' must be "
+                       "from %g to %g seconds, got %g", label, spec->min,
+                       spec->max, v);
+  }
+  if (spec->kind == KIND_INTEGER && lua_isinteger(L, -1)) {
+    lua_Integer v = lua_tointeger(L, -1);
+
+    if (v < (lua_Integer)spec->min || v > (lua_Integer)spec->max) {
+      format_size((int64_t)spec->min, low, sizeof(low));
+      format_size((int64_t)spec->max, high, sizeof(high));
+      return key_error(ctx, spec->section, spec->name, "key '%s' must be "
+                       "from %lld to %lld bytes (%s to %s), got %lld",
+                       label, (long long)spec->min, (long long)spec->max,
+                       low, high, (long long)v);
+    }
+  }
+  return 0;
+}
+
+
 /* Stores the value on top of the stack into cfg according to spec. */
 static int apply_value(lua_State *L, struct st_config *cfg,
                        const struct key_spec *spec,
@@ -371,8 +434,12 @@ static int apply_value(lua_State *L, struct st_config *cfg,
   char label[64], value[96];
   int type = lua_type(L, -1);
   void *slot = (char *)cfg + spec->offset;
+  int rc;
 
   key_label(spec->section, spec->name, label, sizeof(label));
+  rc = check_range(L, spec, label, ctx);
+  if (rc != 0)
+    return rc;
   switch (spec->kind) {
   case KIND_STRING:
   case KIND_PATH:
@@ -647,6 +714,52 @@ static char *read_text(const char *path) {
 }
 
 
+/* Runs the file at path in a new state without libraries, within
+ * RUN_SECONDS and RUN_MEMORY_MIB, and leaves what it returns on the stack
+ * of *out, which the caller frees with st_script_free() whatever the
+ * result. Returns 0, ST_ENOMEM, or ST_EINVAL with one line in err. */
+static int run_file(const char *path, lua_State **out, char *err,
+                    size_t errlen) {
+  struct st_script_options opts = {
+    .libs = ST_SCRIPT_BARE,
+    .memory_limit = (size_t)RUN_MEMORY_MIB * 1024 * 1024,
+    .component = "config",
+  };
+  lua_State *L = st_script_new(&opts, err, errlen);
+  int status;
+
+  *out = L;
+  if (L == NULL)
+    return ST_ENOMEM;
+
+  /* luaL_loadfile's message starts with the file and line, as
+   * "stratosphere.lua:12: unexpected symbol near '='". A missing file gives
+   * "cannot open stratosphere.lua". Only text is loaded, because Lua does
+   * not verify precompiled chunks and a malformed one can crash it. */
+  status = luaL_loadfilex(L, path, "t");
+  if (status == LUA_OK) {
+    st_script_budget_begin(L, RUN_SECONDS);
+    status = lua_pcall(L, 0, 1, 0);
+    st_script_budget_end(L);
+  }
+  if (status == LUA_ERRMEM)
+    return st_seterr(err, errlen, ST_EINVAL, "%s: the file did not finish "
+                     "within its memory cap of %d MiB; a configuration "
+                     "file should only return a table of settings, so look "
+                     "for a loop that keeps allocating", path,
+                     RUN_MEMORY_MIB);
+  if (status != LUA_OK && st_script_budget_expired(L))
+    return st_seterr(err, errlen, ST_EINVAL, "%s: the file did not finish "
+                     "within %d s; a configuration file should only return "
+                     "a table of settings, so look for a loop that never "
+                     "ends", path, RUN_SECONDS);
+  if (status != LUA_OK)
+    return st_seterr(err, errlen, ST_EINVAL, "invalid configuration: %s",
+                     lua_tostring(L, -1));
+  return 0;
+}
+
+
 int st_config_load(struct st_config *cfg, const char *path, char *err,
                    size_t errlen) {
   struct load_ctx ctx;
@@ -669,21 +782,9 @@ int st_config_load(struct st_config *cfg, const char *path, char *err,
   if (rc != 0)
     goto out;
 
-  L = luaL_newstate();
-  if (L == NULL) {
-    rc = st_seterr(err, errlen, ST_ENOMEM, "out of memory");
+  rc = run_file(path, &L, err, errlen);
+  if (rc != 0)
     goto out;
-  }
-  /* luaL_loadfile's message starts with the file and line, as
-   * "stratosphere.lua:12: unexpected symbol near '='". A missing file gives
-   * "cannot open stratosphere.lua". Only text is loaded, because Lua does
-   * not verify precompiled chunks and a malformed one can crash it. */
-  if (luaL_loadfilex(L, path, "t") != LUA_OK ||
-      lua_pcall(L, 0, 1, 0) != LUA_OK) {
-    rc = st_seterr(err, errlen, ST_EINVAL, "invalid configuration: %s",
-                   lua_tostring(L, -1));
-    goto out;
-  }
   if (lua_type(L, -1) != LUA_TTABLE) {
     rc = st_seterr(err, errlen, ST_EINVAL,
                    "%s: the file must return a table, got %s", path,
@@ -705,8 +806,7 @@ int st_config_load(struct st_config *cfg, const char *path, char *err,
     st_seterr(err, errlen, rc, "out of memory");
 
 out:
-  if (L != NULL)
-    lua_close(L);
+  st_script_free(&L);
   st_free(base);
   return rc;
 }

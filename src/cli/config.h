@@ -1,6 +1,7 @@
 /* The configuration: a Lua file (stratosphere.lua by default) that returns
  * a table. Loading runs the file in a fresh lua_State with no libraries,
- * checks every key against a fixed schema and fills struct st_config.
+ * stopped after 2 s or at 64 MiB of memory, checks every key against a
+ * fixed schema and fills struct st_config.
  *
  * Relative paths in the file are taken relative to the file's directory.
  * Call from the main thread before any other thread starts; afterwards the
@@ -21,6 +22,20 @@
 /* Seconds between two pipeline runs at least: a shorter interval keeps a
  * CPU busy polling probe.db. */
 #define ST_CONFIG_INTERVAL_MIN 0.1
+
+/* Accepted pipeline.budget, in seconds. 0 or less would stop every
+ * extractor at once. Each flow may hold the pipeline thread for the whole
+ * budget, and a value above the maximum is most likely milliseconds
+ * written as seconds. */
+#define ST_CONFIG_BUDGET_MIN 0.01
+#define ST_CONFIG_BUDGET_MAX 600
+
+/* Accepted pipeline.memory, in bytes. The extractors' state uses about
+ * 0.4 MiB once the seven extractors in extractors/ are loaded, each with
+ * its own helper modules, so 8 MiB leaves room for the pages they parse.
+ * A value above the maximum is most likely a unit mistake. */
+#define ST_CONFIG_MEMORY_MIN (8LL * 1024 * 1024)
+#define ST_CONFIG_MEMORY_MAX (64LL * 1024 * 1024 * 1024)
 
 struct st_config_list {
   char *items[ST_CONFIG_LIST_MAX];

@@ -273,6 +273,41 @@ static int validate(lua_State *L) {
 
 /* ---- loading ----------------------------------------------------------- */
 
+/* Sets err to message and returns rc. The message gets "path: " in front
+ * unless it starts with the path already, as Lua's messages for errors in
+ * the file's own lines do. */
+static int load_error(char *err, size_t errlen, int rc, const char *path,
+                      const char *message) {
+  size_t n = strlen(path);
+
+  if (message == NULL)
+    message = "(error object is not a string)";
+  if (strncmp(message, path, n) == 0 && message[n] == ':')
+    return st_seterr(err, errlen, rc, "%s", message);
+  return st_seterr(err, errlen, rc, "%s: %s", path, message);
+}
+
+
+/* Runs the chunk on top of the stack, then validates the table it
+ * returns into code. Returns 0 or ST_ELUA / ST_EINVAL, with the message
+ * on the stack on failure. */
+static int run_and_validate(lua_State *L, const char *path,
+                            struct st__extractor_code *code) {
+  int module;
+
+  if (st_script_pcall(L, 0, 1) != LUA_OK)
+    return ST_ELUA;
+  module = lua_gettop(L);  /* stack: module */
+  lua_pushcfunction(L, validate);
+  lua_pushvalue(L, module);
+  lua_pushstring(L, path);
+  lua_pushlightuserdata(L, code);
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK)
+    return ST_EINVAL;
+  return 0;
+}
+
+
 int st__extractor_load(lua_State *L, const char *path, double budget_s,
                        struct st__extractor_code *code, char *err,
                        size_t errlen) {
@@ -283,36 +318,36 @@ int st__extractor_load(lua_State *L, const char *path, double budget_s,
   code->extract_ref = LUA_NOREF;
   code->merge_ref = LUA_NOREF;
 
+  /* Each file gets its own globals, library tables and helper modules,
+   * so that it cannot change what another extractor sees. */
+  rc = st_script_push_env(L);
+  if (rc != 0)
+    return st_seterr(err, errlen, rc, "%s: %s", path,
+                     rc == ST_ENOMEM ? "not enough memory"
+                                     : "the Lua state is not sandboxed");
+
   /* Text only: a precompiled chunk could break the sandbox. The message
    * of a syntax error already starts with "path:line:". */
-  rc = luaL_loadfilex(L, path, "t");
-  if (rc != LUA_OK) {
-    st_seterr(err, errlen, ST_ELUA, "%s", lua_tostring(L, -1));
+  if (luaL_loadfilex(L, path, "t") != LUA_OK) {
+    load_error(err, errlen, ST_ELUA, path, lua_tostring(L, -1));
     lua_settop(L, top);
     return ST_ELUA;
   }
+  lua_pushvalue(L, top + 1);
+  lua_setupvalue(L, -2, 1);  /* a main chunk's only upvalue is _ENV */
 
+  /* The budget covers validation too, because reading a field can run
+   * an __index metamethod of the returned table. */
   if (budget_s > 0)
     st_script_budget_begin(L, budget_s);
-  rc = st_script_pcall(L, 0, 1);
+  rc = run_and_validate(L, path, code);
   if (budget_s > 0)
     st_script_budget_end(L);
-  if (rc != LUA_OK) {
-    st_seterr(err, errlen, ST_ELUA, "%s", lua_tostring(L, -1));
-    lua_settop(L, top);
-    return ST_ELUA;
-  }
-
-  /* stack: module */
-  lua_pushcfunction(L, validate);
-  lua_pushvalue(L, top + 1);
-  lua_pushstring(L, path);
-  lua_pushlightuserdata(L, code);
-  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
-    st_seterr(err, errlen, ST_EINVAL, "%s: %s", path, lua_tostring(L, -1));
+  if (rc != 0) {
+    load_error(err, errlen, rc, path, lua_tostring(L, -1));
     st__extractor_code_cleanup(L, code);
     lua_settop(L, top);
-    return ST_EINVAL;
+    return rc;
   }
 
   lua_settop(L, top);

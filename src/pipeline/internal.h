@@ -44,11 +44,13 @@ struct st__extractor_code {
   struct st__match match;
 };
 
-/* Loads path into L: compiles it as text, runs the chunk within budget_s
- * seconds (0: no budget), and validates the table it returns. On success
- * fills code (the caller releases it with st__extractor_code_cleanup())
- * and returns 0; otherwise returns ST_ELUA or ST_EINVAL with one line in
- * err that names the file and the bad field, and code holds nothing. */
+/* Loads path into L, a sandboxed state, with an environment of its own
+ * (st_script_push_env()). It compiles the file as text, then runs the
+ * chunk and validates the table it returns, both within budget_s seconds
+ * (0: no budget). On success fills code (the caller releases it with
+ * st__extractor_code_cleanup()) and returns 0; otherwise returns ST_ELUA
+ * or ST_EINVAL with one line in err that names the file and the bad
+ * field, and code holds nothing. */
 int st__extractor_load(lua_State *L, const char *path, double budget_s,
                        struct st__extractor_code *code, char *err,
                        size_t errlen);

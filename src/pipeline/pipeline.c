@@ -683,7 +683,7 @@ static int copy_options(struct st_pipeline *p,
 
 static int open_lua(struct st_pipeline *p, char *err, size_t errlen) {
   struct st_script_options sopts = {
-    .sandbox = 1,
+    .libs = ST_SCRIPT_SANDBOX,
     .memory_limit = p->opts.memory_limit,
     .component = LOG,
   };
@@ -692,6 +692,14 @@ static int open_lua(struct st_pipeline *p, char *err, size_t errlen) {
   if (p->L == NULL)
     return ST_ENOMEM;
   if (st_kblib_push(p->L, p->kb) != 0)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory creating the "
+                     "kb table");
+  /* Extractors share one kb table, so they get a read-only view of it,
+   * and none can replace kb.upsert for the others. */
+  int rc = st_script_push_readonly(p->L, -1);
+
+  lua_remove(p->L, rc == 0 ? -2 : -1);
+  if (rc != 0)
     return st_seterr(err, errlen, ST_ENOMEM, "out of memory creating the "
                      "kb table");
   p->kb_ref = luaL_ref(p->L, LUA_REGISTRYINDEX);

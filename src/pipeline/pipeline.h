@@ -2,7 +2,10 @@
  * base.
  *
  * A struct st_pipeline owns one sandboxed lua_State, one probe.db
- * connection and one kb.db connection. It is used in two ways:
+ * connection and one kb.db connection. Each extractor file runs in an
+ * environment of its own within that state and gets a read-only kb table,
+ * so no extractor can change what another reads. It is used in two
+ * ways:
  *
  *  - st_pipeline_start() runs it on its own thread: every interval
  *    seconds it reloads changed extractor files, runs the extractors over
@@ -18,8 +21,8 @@
  * rolled back, and the error is counted and logged. One that exceeds its
  * budget or the memory cap on ST_PIPELINE_SUSPEND_AFTER flows in a row is
  * suspended until its file changes, so that it cannot hold back the
- * others. A file that fails to load is reported and its previous version,
- * if any, keeps running. */
+ * others. A file that fails to load, or whose loading exceeds the time
+ * budget, is reported and its previous version, if any, keeps running. */
 #ifndef ST_PIPELINE_H
 #define ST_PIPELINE_H
 

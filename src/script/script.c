@@ -17,6 +17,7 @@
 #include "script/extractlib.h"
 #include "script/flowlib.h"
 #include "script/htmllib.h"
+#include "script/internal.h"
 #include "script/kblib.h"
 #include "script/sourcelib.h"
 #include "script/textlib.h"
@@ -120,10 +121,12 @@ static const char *join_args(lua_State *L) {
 }
 
 
-static void write_line(lua_State *L, enum st_log_level level,
-                       const char *message) {
+void st__script_log_line(lua_State *L, enum st_log_level level,
+                         const char *message) {
   struct script_state *s = state_of(L);
 
+  if ((int)level > st_log_level)
+    return;
   if (s->context[0] != '\0')
     st_log_write(level, s->component, "%s: %s", s->context, message);
   else
@@ -133,24 +136,29 @@ static void write_line(lua_State *L, enum st_log_level level,
 
 static int log_at(lua_State *L, enum st_log_level level) {
   if ((int)level <= st_log_level)
-    write_line(L, level, join_args(L));
+    st__script_log_line(L, level, join_args(L));
   return 0;
 }
 
 
 static int log_error(lua_State *L) { return log_at(L, ST_LOG_ERROR); }
 static int log_warn(lua_State *L) { return log_at(L, ST_LOG_WARN); }
-static int log_info(lua_State *L) { return log_at(L, ST_LOG_INFO); }
+int st__script_log_info(lua_State *L) { return log_at(L, ST_LOG_INFO); }
 static int log_debug(lua_State *L) { return log_at(L, ST_LOG_DEBUG); }
 
 
 static const luaL_Reg log_functions[] = {
   { "error", log_error },
   { "warn", log_warn },
-  { "info", log_info },
+  { "info", st__script_log_info },
   { "debug", log_debug },
   { NULL, NULL },
 };
+
+
+void st__script_push_log(lua_State *L) {
+  luaL_newlib(L, log_functions);
+}
 
 
 /* Lua's warning function: pieces arrive with tocont set until the last.
@@ -171,141 +179,8 @@ static void warn_to_log(void *ud, const char *piece, int tocont) {
   if (tocont)
     return;
   if (s->warnings_on)
-    write_line(L, ST_LOG_WARN, s->warning);
+    st__script_log_line(L, ST_LOG_WARN, s->warning);
   s->warning[0] = '\0';
-}
-
-
-/* }==================================================================== */
-
-
-/* {====================================================================
- * Sandbox
- * ==================================================================== */
-
-static int undefined_global(lua_State *L) {
-  const char *name = lua_tostring(L, 2);
-
-  return luaL_error(L, "undefined global '%s'", name ? name : "?");
-}
-
-
-static int new_global(lua_State *L) {
-  const char *name = lua_tostring(L, 2);
-
-  return luaL_error(L,
-                    "assignment to undefined global '%s'; declare it "
-                    "local", name ? name : "?");
-}
-
-
-/* load() that accepts text chunks only: the mode argument is forced to
- * "t", because binary chunks can break the VM's memory safety. */
-static int load_text_only(lua_State *L) {
-  lua_settop(L, 4);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, 2);
-  lua_pushliteral(L, "t");
-  lua_pushvalue(L, 4);
-  lua_call(L, 4, LUA_MULTRET);
-  return lua_gettop(L) - 4;
-}
-
-
-/* A package searcher that finds only the project's own Lua modules
- * (stratosphere.*), delegating to the standard Lua file searcher, which
- * reads package.path. */
-static int search_project_module(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
-
-  if (strncmp(name, "stratosphere.", 13) != 0) {
-    lua_pushfstring(L, "\n\tmodule '%s' is not available to extractors",
-                    name);
-    return 1;
-  }
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushvalue(L, 1);
-  lua_call(L, 1, 2);
-  return 2;
-}
-
-
-/* Keeps only the named fields of the global library table lib. */
-static void keep_fields(lua_State *L, const char *lib,
-                        const char *const *names) {
-  lua_getglobal(L, lib);
-  lua_newtable(L);
-  for (const char *const *n = names; *n != NULL; n++) {
-    lua_getfield(L, -2, *n);
-    lua_setfield(L, -2, *n);
-  }
-  lua_setglobal(L, lib);
-  lua_pop(L, 1);
-}
-
-
-static void open_sandboxed_libs(lua_State *L) {
-  static const luaL_Reg libs[] = {
-    { LUA_GNAME, luaopen_base },
-    { LUA_LOADLIBNAME, luaopen_package },
-    { LUA_STRLIBNAME, luaopen_string },
-    { LUA_TABLIBNAME, luaopen_table },
-    { LUA_MATHLIBNAME, luaopen_math },
-    { LUA_UTF8LIBNAME, luaopen_utf8 },
-    { LUA_OSLIBNAME, luaopen_os },
-    { NULL, NULL },
-  };
-  static const char *const os_kept[] = { "time", "clock", "date", "difftime",
-                                         NULL };
-
-  for (const luaL_Reg *lib = libs; lib->func != NULL; lib++) {
-    luaL_requiref(L, lib->name, lib->func, 1);
-    lua_pop(L, 1);
-  }
-  keep_fields(L, LUA_OSLIBNAME, os_kept);
-
-  lua_pushnil(L);
-  lua_setglobal(L, "dofile");
-  lua_pushnil(L);
-  lua_setglobal(L, "loadfile");
-  lua_getglobal(L, "load");
-  lua_pushcclosure(L, load_text_only, 1);
-  lua_setglobal(L, "load");
-  /* print would write into the proxy's stdout, so it goes to the log. */
-  lua_pushcfunction(L, log_info);
-  lua_setglobal(L, "print");
-
-  /* package: no C modules, and a searcher list of preload plus the
-   * project's own Lua files. */
-  lua_getglobal(L, LUA_LOADLIBNAME);
-  lua_pushliteral(L, "");
-  lua_setfield(L, -2, "cpath");
-  lua_pushnil(L);
-  lua_setfield(L, -2, "loadlib");
-  lua_getfield(L, -1, "searchers");
-  lua_createtable(L, 2, 0);
-  lua_rawgeti(L, -2, 1);  /* the preload searcher */
-  lua_rawseti(L, -2, 1);
-  lua_rawgeti(L, -2, 2);  /* the Lua file searcher */
-  lua_pushcclosure(L, search_project_module, 1);
-  lua_rawseti(L, -2, 2);
-  lua_setfield(L, -3, "searchers");
-  lua_pop(L, 2);
-}
-
-
-/* Makes reads and writes of undefined globals raise. Globals must all be
- * set before this runs. */
-static void make_globals_strict(lua_State *L) {
-  lua_pushglobaltable(L);
-  lua_createtable(L, 0, 2);
-  lua_pushcfunction(L, undefined_global);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, new_global);
-  lua_setfield(L, -2, "__newindex");
-  lua_setmetatable(L, -2);
-  lua_pop(L, 1);
 }
 
 
@@ -381,20 +256,22 @@ static void add_preloads(lua_State *L, int sandbox) {
 
 
 /* Runs inside a protected call so that running out of memory while the
- * state is being set up becomes an error instead of a panic. */
+ * state is being set up becomes an error instead of a panic. Argument 1
+ * is the struct st_script_options. */
 static int setup_state(lua_State *L) {
-  int sandbox = (int)lua_toboolean(L, 1);
+  const struct st_script_options *opts = lua_touserdata(L, 1);
 
-  if (sandbox)
-    open_sandboxed_libs(L);
-  else
-    luaL_openlibs(L);
+  if (opts->libs == ST_SCRIPT_BARE)
+    return 0;
+  add_preloads(L, opts->libs == ST_SCRIPT_SANDBOX);
+  if (opts->libs == ST_SCRIPT_SANDBOX) {
+    st__sandbox_open(L);
+    return 0;
+  }
+  luaL_openlibs(L);
   set_package_path(L);
-  add_preloads(L, sandbox);
-  luaL_newlib(L, log_functions);
+  st__script_push_log(L);
   lua_setglobal(L, "log");
-  if (sandbox)
-    make_globals_strict(L);
   return 0;
 }
 
@@ -422,7 +299,7 @@ lua_State *st_script_new(const struct st_script_options *opts, char *err,
   lua_setwarnf(L, warn_to_log, L);
 
   lua_pushcfunction(L, setup_state);
-  lua_pushboolean(L, opts->sandbox);
+  lua_pushlightuserdata(L, (void *)opts);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
     st_seterr(err, errlen, ST_ELUA, "setting up a Lua state failed: %s",
               lua_tostring(L, -1));

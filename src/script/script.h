@@ -12,12 +12,28 @@
 
 #include <lua.h>
 
+/* The libraries a state opens. */
+enum st_script_libs {
+  /* Every standard library, for the REPL and `stratosphere lua`. */
+  ST_SCRIPT_FULL = 0,
+
+  /* The allow-list for extractors and dashboard pages. It has the base
+   * functions without dofile and loadfile, and string, table, math, utf8
+   * and os with time, clock, date and difftime only. It has no io, debug,
+   * coroutine or package. load accepts text chunks only, and require
+   * finds only the project's stratosphere.* modules, cjson and those
+   * libraries. setmetatable rejects __gc, collectgarbage accepts "count"
+   * only, getmetatable hides the metatables the host set (strings,
+   * userdata, flow headers), and undefined globals raise. */
+  ST_SCRIPT_SANDBOX = 1,
+
+  /* No library at all, not even the base functions, and no `log`, for
+   * configuration files, which only build a table. */
+  ST_SCRIPT_BARE = 2,
+};
+
 struct st_script_options {
-  /* Nonzero: the extractor allow-list (no io, no os.execute, no loading of
-   * C modules or binary chunks, require limited to stratosphere.* and
-   * cjson, undefined globals raise). Zero: every standard library, for the
-   * REPL and `stratosphere lua`. */
-  int sandbox;
+  enum st_script_libs libs;
 
   /* Bytes the state may hold; 0 means no cap. Past the cap an allocation
    * fails and Lua raises "not enough memory". */
@@ -60,6 +76,22 @@ size_t st_script_memory_peak(lua_State *L);
  * handler that appends a traceback to string errors. Returns the lua_pcall
  * status; on error the message is on the stack. */
 int st_script_pcall(lua_State *L, int nargs, int nresults);
+
+/* Pushes a new global environment for code loaded into a sandboxed state,
+ * such as one extractor file: set it as the chunk's first upvalue
+ * (_ENV). It has the same globals as the state's global table, but its
+ * own copies of the library tables and of `log`, and its own module
+ * cache, so require loads the project's modules again for it. Code in one
+ * environment thus cannot change what another reads. Returns 0, ST_EINVAL
+ * for a state that is not sandboxed, or ST_ENOMEM; nothing is pushed on
+ * failure. */
+int st_script_push_env(lua_State *L);
+
+/* Pushes a read-only view of the table at idx: reads and pairs() go to
+ * the table, and assignments, rawset() in a sandboxed state and
+ * setmetatable() raise. The table itself is never handed out through the
+ * view. Returns 0, or ST_ENOMEM with nothing pushed. */
+int st_script_push_readonly(lua_State *L, int idx);
 
 /* Returns the folder of the project's Lua modules (lua/): the environment
  * variable STRATOSPHERE_LUA_DIR when set, else lua/ beside the folder that

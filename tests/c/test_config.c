@@ -1,10 +1,12 @@
 /* Loading and validating the configuration file. */
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "cli/config.h"
 #include "test.h"
 #include "util/err.h"
+#include "util/time.h"
 
 static char dir[] = "/tmp/st-config-XXXXXX";
 
@@ -332,6 +334,116 @@ TEST(config_missing_file_named) {
 }
 
 
+static void on_alarm(int sig) {
+  (void)sig;
+  fprintf(stderr, "FAIL: loading a configuration file did not return\n");
+  _exit(1);
+}
+
+
+/* A file that never returns is stopped after about 2 s. The alarm fails
+ * the test quickly should the loader hang instead. */
+TEST(config_endless_loop_stopped) {
+  static const char *const files[] = {
+    "while true do end\nreturn {}\n",
+    "local function f() return f() end\nreturn f()\n",
+    "repeat local x = 1 until x == 2\nreturn {}\n",
+  };
+  struct st_config cfg;
+  char err[ST_ERRLEN];
+
+  signal(SIGALRM, on_alarm);
+  for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+    uint64_t start = st_time_mono_ms();
+
+    alarm(20);
+    ASSERT_INT_EQ(ST_EINVAL, load_text(files[i], &cfg, err, sizeof(err)));
+    alarm(0);
+    ASSERT(st_time_mono_ms() - start < 10000);
+    if (strstr(err, "config.lua") == NULL ||
+        strstr(err, "did not finish within 2 s") == NULL ||
+        strstr(err, "only return a table") == NULL)
+      FAIL_AT("file %zu: %s", i, err);
+    st_config_cleanup(&cfg);
+  }
+}
+
+
+/* Unbounded allocation stops at the 64 MiB cap. These files end by
+ * themselves after a few hundred MiB, so without the cap the test fails
+ * instead of exhausting the machine. */
+TEST(config_memory_capped) {
+  static const char *const files[] = {
+    "local s = 'x'\nfor i = 1, 27 do s = s .. s end\nreturn {}\n",
+    "local t = {}\nfor i = 1, 4e6 do t[i] = { i } end\nreturn {}\n",
+  };
+  struct st_config cfg;
+  char err[ST_ERRLEN];
+
+  for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+    ASSERT_INT_EQ(ST_EINVAL, load_text(files[i], &cfg, err, sizeof(err)));
+    if (strstr(err, "config.lua") == NULL ||
+        strstr(err, "64 MiB") == NULL ||
+        strstr(err, "only return a table") == NULL)
+      FAIL_AT("file %zu: %s", i, err);
+    st_config_cleanup(&cfg);
+  }
+}
+
+
+TEST(config_pipeline_limits_checked) {
+  static const char *const cases[][2] = {
+    { "budget = 0", "key 'pipeline.budget' must be from 0.01 to 600 "
+                    "seconds, got 0" },
+    { "budget = -1", "key 'pipeline.budget' must be from 0.01 to 600 "
+                     "seconds, got -1" },
+    { "budget = 1e12", "key 'pipeline.budget' must be from 0.01 to 600 "
+                       "seconds, got 1e+12" },
+    { "budget = 0/0", "key 'pipeline.budget' must be from 0.01 to 600 "
+                      "seconds, got " },
+    { "budget = 1/0", "key 'pipeline.budget' must be from 0.01 to 600 "
+                      "seconds, got inf" },
+    { "memory = 0", "key 'pipeline.memory' must be from 8388608 to "
+                    "68719476736 bytes (8 MiB to 64 GiB), got 0" },
+    { "memory = -1", "key 'pipeline.memory' must be from 8388608 to "
+                     "68719476736 bytes (8 MiB to 64 GiB), got -1" },
+    { "memory = 1024", "key 'pipeline.memory' must be from 8388608 to "
+                       "68719476736 bytes (8 MiB to 64 GiB), got 1024" },
+    { "memory = 1 << 62", "key 'pipeline.memory' must be from 8388608 to "
+                          "68719476736 bytes (8 MiB to 64 GiB), got "
+                          "4611686018427387904" },
+    { "memory = 1.5e9", "key 'pipeline.memory' must be a non-negative "
+                        "integer, got 1500000000.0" },
+  };
+  struct st_config cfg;
+  char err[ST_ERRLEN], text[256];
+
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    snprintf(text, sizeof(text), "return {\n  pipeline = {\n    %s,\n  },\n"
+             "}\n", cases[i][0]);
+    ASSERT_INT_EQ(ST_EINVAL, load_text(text, &cfg, err, sizeof(err)));
+    if (strstr(err, "config.lua:3: ") == NULL ||
+        strstr(err, cases[i][1]) == NULL)
+      FAIL_AT("%s: expected \"%s\" in \"%s\"", cases[i][0], cases[i][1],
+              err);
+    st_config_cleanup(&cfg);
+  }
+
+  ASSERT_INT_EQ(0, load_text("return { pipeline = { budget = 0.01, "
+                             "memory = 8 * 1024 * 1024 } }", &cfg, err,
+                             sizeof(err)));
+  ASSERT(cfg.extractor_budget == 0.01);
+  ASSERT_INT_EQ(8 * 1024 * 1024, cfg.extractor_memory);
+  st_config_cleanup(&cfg);
+  ASSERT_INT_EQ(0, load_text("return { pipeline = { budget = 600, "
+                             "memory = 64 * 1024 * 1024 * 1024 } }", &cfg,
+                             err, sizeof(err)));
+  ASSERT(cfg.extractor_budget == 600);
+  ASSERT_INT_EQ(64LL * 1024 * 1024 * 1024, cfg.extractor_memory);
+  st_config_cleanup(&cfg);
+}
+
+
 int main(void) {
   if (mkdtemp(dir) == NULL) {
     perror("mkdtemp");
@@ -350,6 +462,9 @@ int main(void) {
   RUN(config_syntax_error_has_line);
   RUN(config_not_a_table_rejected);
   RUN(config_missing_file_named);
+  RUN(config_endless_loop_stopped);
+  RUN(config_memory_capped);
+  RUN(config_pipeline_limits_checked);
   unlink(write_file("config.lua", ""));
   rmdir(dir);
   return TEST_EXIT();

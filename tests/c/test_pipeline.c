@@ -2,6 +2,7 @@
  * isolation, reload, idempotence, provenance and the cursor, over real
  * probe.db and kb.db files in a temporary folder. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,25 @@ TEST(pipeline_prefilter_fields) {
 }
 
 
+/* Names the test that hangs instead of waiting for the CTest timeout. */
+static const char *guarded_test;
+
+
+static void on_alarm(int sig) {
+  (void)sig;
+  fprintf(stderr, "FAIL %s: did not finish within its time limit\n",
+          guarded_test);
+  _exit(1);
+}
+
+
+static void guard(const char *name, unsigned seconds) {
+  guarded_test = name;
+  signal(SIGALRM, on_alarm);
+  alarm(seconds);
+}
+
+
 TEST(pipeline_load_errors_name_field) {
   static const char *const cases[][2] = {
     { "not_table", "return 42" },
@@ -332,6 +352,13 @@ TEST(pipeline_load_errors_name_field) {
     { "syntax", "return {\n  extract = function(\n}" },
     { "raises", "error('boom at load')" },
     { "loops", "while true do end" },
+    { "index_loops", "return setmetatable({}, { __index = function()\n"
+                     "  while true do end\n"
+                     "end })" },
+    { "finalizer", "setmetatable({}, { __gc = function()\n"
+                   "  while true do end\n"
+                   "end })\n"
+                   "return { extract = print }" },
   };
   static const char *const expected[] = {
     "the file must return a table, got number",
@@ -349,6 +376,8 @@ TEST(pipeline_load_errors_name_field) {
     "syntax.lua:3:",
     "boom at load",
     "time budget",
+    "time budget",
+    "__gc metamethods are not available",
   };
   struct st_pipeline_options o;
   struct st_pipeline_stats stats;
@@ -356,6 +385,7 @@ TEST(pipeline_load_errors_name_field) {
   char err[ST_ERRLEN], file[1024];
   size_t n = sizeof(cases) / sizeof(cases[0]);
 
+  guard("pipeline_load_errors_name_field", 30);
   new_case_dir();
   ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 1));
   for (size_t i = 0; i < n; i++) {
@@ -390,6 +420,136 @@ TEST(pipeline_load_errors_name_field) {
   }
   st_pipeline_stats_cleanup(&stats);
   st_pipeline_free(&p);
+  alarm(0);
+}
+
+
+/* A file that hangs while it loads costs its own load only: it is
+ * reported with its path and the other extractors run. */
+TEST(pipeline_bad_load_spares_others) {
+  static const char looping_index[] =
+    "return setmetatable({}, { __index = function(t, k)\n"
+    "  while true do end\n"
+    "end })\n";
+  static const char looping_finalizer[] =
+    "setmetatable({}, { __gc = function() while true do end end })\n"
+    "collectgarbage()\n"
+    "return { extract = function() end }\n";
+  struct st_pipeline_options o;
+  struct st_pipeline_stats stats;
+  struct st_pipeline *p = NULL;
+  const struct st_pipeline_extractor_stats *x;
+  char err[ST_ERRLEN];
+
+  guard("pipeline_bad_load_spares_others", 30);
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 3));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/a_index.lua"),
+                              looping_index));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/b_finalizer.lua"),
+                              looping_finalizer));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/c_pages.lua"),
+                              page_extractor));
+  default_options(&o);
+  o.budget = 0.2;
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(2, st_pipeline_load_failures(p));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+  ASSERT_INT_EQ(3, stats.extractor_count);
+  ASSERT(strstr(stats.extractors[0].load_error, "a_index.lua") != NULL);
+  ASSERT(strstr(stats.extractors[0].load_error, "time budget") != NULL);
+  ASSERT(strstr(stats.extractors[1].load_error, "b_finalizer.lua") != NULL);
+  ASSERT(strstr(stats.extractors[1].load_error, "__gc") != NULL);
+  x = find_stats(&stats, "pages");
+  ASSERT(x != NULL);
+  ASSERT_INT_EQ(1, x->loaded);
+  ASSERT_INT_EQ(3, x->matched);
+  ASSERT_INT_EQ(0, x->errors);
+  st_pipeline_stats_cleanup(&stats);
+  st_pipeline_free(&p);
+  alarm(0);
+  ASSERT_INT_EQ(1, entity_exists("page1"));
+  ASSERT_INT_EQ(1, entity_exists("page3"));
+}
+
+
+/* One extractor changes everything it can reach: library tables, helper
+ * modules, the string metatable, the kb table and the flow's headers.
+ * The extractor after it must see none of it. */
+TEST(pipeline_extractors_isolated) {
+  static const char meddler[] =
+    "local url = require 'stratosphere.url'\n"
+    "string.format = function() return 'hijacked' end\n"
+    "url.split = function() error('hijacked') end\n"
+    "log.warn = function() error('hijacked') end\n"
+    "local mt = getmetatable('')\n"
+    "if mt then\n"
+    "  mt.__index = { upper = function() return 'hijacked' end }\n"
+    "end\n"
+    "local package = rawget(_G, 'package')\n"
+    "if package then\n"
+    "  package.loaded['stratosphere.json'] = { get = 'hijacked' }\n"
+    "end\n"
+    "return {\n"
+    "  name = 'meddler',\n"
+    "  extract = function(flow, kb)\n"
+    "    pcall(function() kb.upsert = function() end end)\n"
+    "    pcall(rawset, kb, 'id', function() return 'hijacked' end)\n"
+    "    local hmt = getmetatable(flow.request.headers)\n"
+    "    if hmt then\n"
+    "      hmt.__index = function() return 'hijacked' end\n"
+    "    end\n"
+    "    flow.request.url = 'hijacked'\n"
+    "  end,\n"
+    "}\n";
+  static const char victim[] =
+    "local url = require 'stratosphere.url'\n"
+    "return {\n"
+    "  name = 'victim',\n"
+    "  extract = function(flow, kb)\n"
+    "    local json = require 'stratosphere.json'\n"
+    "    local n = flow.request.url:match('(%d+)$')\n"
+    "    kb.upsert{ type = 'test/page', key = string.format('page%s', n),\n"
+    "               data = { upper = ('x'):upper(),\n"
+    "                        host = flow.request.headers.HOST,\n"
+    "                        id = kb.id('x'),\n"
+    "                        json = type(json.get),\n"
+    "                        url = type(url.split(flow.request.url)) } }\n"
+    "    log.warn('victim ran')\n"
+    "  end,\n"
+    "}\n";
+  struct st_pipeline_options o;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN], id[ST_KB_ID_LEN], sql[256], *data;
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 2));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/a_meddler.lua"),
+                              meddler));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/b_victim.lua"), victim));
+  default_options(&o);
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_load_failures(p));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  st_pipeline_free(&p);
+
+  ASSERT_INT_EQ(1, entity_exists("page1"));
+  ASSERT_INT_EQ(1, entity_exists("page2"));
+  st_kb_id("page2", 5, id);
+  snprintf(sql, sizeof(sql), "SELECT data FROM entities WHERE id = '%s'",
+           id);
+  data = kb_query_text(sql);
+  ASSERT(data != NULL);
+  ASSERT(strstr(data, "\"upper\":\"X\"") != NULL);
+  ASSERT(strstr(data, "\"host\":\"example.test\"") != NULL);
+  ASSERT(strstr(data, "\"id\":\"9dd4e461268c8034f5c8564e155c67a6\"") !=
+         NULL);
+  ASSERT(strstr(data, "\"json\":\"function\"") != NULL);
+  ASSERT(strstr(data, "\"url\":\"table\"") != NULL);
+  free(data);
 }
 
 
@@ -856,6 +1016,8 @@ int main(void) {
   RUN(pipeline_run_all_writes_entities);
   RUN(pipeline_prefilter_fields);
   RUN(pipeline_load_errors_name_field);
+  RUN(pipeline_bad_load_spares_others);
+  RUN(pipeline_extractors_isolated);
   RUN(pipeline_errors_cost_one_flow);
   RUN(pipeline_observations_record_provenance);
   RUN(pipeline_extractor_merge_used);

@@ -671,10 +671,10 @@ TEST(web_pages_read_databases_read_only) {
              "    \"INSERT INTO entities VALUES ('b', 't', NULL, NULL, 'x')\")\n"
              "  local _, reindex = pcall(kb.sql, kb, 'REINDEX')\n"
              "  local probe, probe_err = web.try_db('probe')\n"
-             "  local loaded = package.loaded['stratosphere.core.db']\n"
+             "  local db_loaded = pcall(require, 'stratosphere.core.db')\n"
              "  return { id = rows[1].id, insert = tostring(err),\n"
              "           reindex = tostring(reindex),\n"
-             "           probe = probe_err, db_module = loaded == nil }\n"
+             "           probe = probe_err, db_module = not db_loaded }\n"
              "end, render = function() return '' end }\n");
   web = start(0);
   ASSERT(web != NULL);

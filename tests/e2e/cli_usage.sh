@@ -120,6 +120,23 @@ expect 2 "bad.lua:3: key 'pipeline.interval' must be at least 0.1 seconds, got 0
   timeout 10 "$bin" proxy --config bad.lua
 [ ! -e data ] || fail "a bad listen setting created the data directory"
 
+# The configuration file is Lua, so one that never returns or allocates
+# without bound is stopped after 2 s or at 64 MiB. Out-of-range limits of
+# the extractors are named. All of it happens before anything is created.
+printf 'while true do end\nreturn {}\n' > bad.lua
+expect 2 "bad.lua: the file did not finish within 2 s; a configuration file should only return a table of settings" \
+  timeout 20 "$bin" extract --config bad.lua
+printf 'local t = {}\nwhile true do t[#t + 1] = { #t } end\n' > bad.lua
+expect 2 "bad.lua: the file did not finish within its memory cap of 64 MiB" \
+  timeout 20 "$bin" extract --config bad.lua
+bad_config 'pipeline = { budget = 0 },'
+expect 2 "bad.lua:3: key 'pipeline.budget' must be from 0.01 to 600 seconds, got 0" \
+  timeout 10 "$bin" extract --config bad.lua
+bad_config 'pipeline = { memory = 256 * 1024 * 1024 * 1024 },'
+expect 2 "bad.lua:3: key 'pipeline.memory' must be from 8388608 to 68719476736 bytes \(8 MiB to 64 GiB\), got 274877906944" \
+  timeout 10 "$bin" extract --config bad.lua
+[ ! -e data ] || fail "a configuration that was stopped created the data directory"
+
 # Without --config and without ./stratosphere.lua, one line names the
 # data folder the built-in defaults use; -q and a configuration file
 # silence it.
