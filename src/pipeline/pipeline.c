@@ -521,8 +521,16 @@ static int run_extractor(struct scan *s, struct extractor *x,
   if (lua_gettop(L) >= top + 2 && !lua_toboolean(L, top + 1) &&
       !lua_isnil(L, top + 2)) {
     declined = 1;
-    snprintf(reason, sizeof(reason), "flow %s: %s", flow->id,
-             luaL_tolstring(L, top + 2, NULL));
+    /* luaL_tolstring would run a __tostring metamethod here, outside
+     * pcall and the time budget. */
+    if (lua_type(L, top + 2) == LUA_TSTRING ||
+        lua_type(L, top + 2) == LUA_TNUMBER)
+      snprintf(reason, sizeof(reason), "flow %s: %s", flow->id,
+               lua_tostring(L, top + 2));
+    else
+      snprintf(reason, sizeof(reason), "flow %s: (a %s given as the "
+               "reason; return nil and a string)", flow->id,
+               luaL_typename(L, top + 2));
     st_log_debug(LOG, "extractor=%s %s: declined", x->code.name, reason);
   }
   lua_settop(L, top);

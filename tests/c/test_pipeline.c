@@ -618,6 +618,63 @@ TEST(pipeline_errors_cost_one_flow) {
 }
 
 
+/* A decline reason that is not a string is described by its type: its
+ * __tostring runs nowhere, so one that raises or loops cannot abort or hang
+ * the pipeline. */
+TEST(pipeline_decline_reason_not_string) {
+  static const char extractor[] =
+    "local raises = setmetatable({}, { __tostring = function() "
+    "error('no') end })\n"
+    "local loops = setmetatable({}, { __tostring = function() "
+    "while true do end end })\n"
+    "return {\n"
+    "  name = 'odd_reasons',\n"
+    "  extract = function(flow, kb)\n"
+    "    local n = tonumber(flow.request.url:match('(%d+)$'))\n"
+    "    if n == 1 then return nil, raises end\n"
+    "    if n == 2 then return nil, loops end\n"
+    "    if n == 3 then return nil, 42 end\n"
+    "    return nil, 'plain reason'\n"
+    "  end,\n"
+    "}\n";
+  struct st_pipeline_options o;
+  struct st_pipeline_stats stats;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN];
+
+  guard("pipeline_decline_reason_not_string", 20);
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 4));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/odd.lua"), extractor));
+  default_options(&o);
+  o.budget = 0.2;
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+  ASSERT_INT_EQ(4, stats.extractors[0].matched);
+  ASSERT_INT_EQ(0, stats.extractors[0].errors);
+  ASSERT_INT_EQ(4, stats.extractors[0].declined);
+  ASSERT(strstr(stats.extractors[0].last_declined, "plain reason") != NULL);
+  st_pipeline_stats_cleanup(&stats);
+
+  /* The same file with only the table reasons: the last one is named by
+   * its type. */
+  st_pipeline_free(&p);
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 1));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/odd.lua"), extractor));
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+  ASSERT_INT_EQ(1, stats.extractors[0].declined);
+  ASSERT(strstr(stats.extractors[0].last_declined, "table") != NULL);
+  st_pipeline_stats_cleanup(&stats);
+  st_pipeline_free(&p);
+  alarm(0);
+}
+
+
 TEST(pipeline_observations_record_provenance) {
   static const char extractor[] =
     "return {\n"
@@ -1019,6 +1076,7 @@ int main(void) {
   RUN(pipeline_bad_load_spares_others);
   RUN(pipeline_extractors_isolated);
   RUN(pipeline_errors_cost_one_flow);
+  RUN(pipeline_decline_reason_not_string);
   RUN(pipeline_observations_record_provenance);
   RUN(pipeline_extractor_merge_used);
   RUN(pipeline_twice_same_kb);
