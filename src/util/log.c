@@ -16,9 +16,44 @@ static size_t ring_next;   /* slot the next line goes to */
 static size_t ring_count;  /* lines kept, at most ST_LOG_RING_LINES */
 
 
+/* Copies text into out (outlen bytes, NUL-terminated, cut when full) with
+ * control characters written as \n, \r or \xHH. Messages carry values from
+ * pages and extractors, and a raw newline or terminal escape in them would
+ * forge a log line or rewrite the operator's terminal. */
+static void copy_escaped(char *out, size_t outlen, const char *text) {
+  static const char hex[] = "0123456789abcdef";
+  size_t n = 0;
+
+  for (const unsigned char *c = (const unsigned char *)text; *c != '\0';
+       c++) {
+    char esc[4];
+    size_t len = 1;
+
+    esc[0] = (char)*c;
+    if (*c == '\n' || *c == '\r') {
+      esc[0] = '\\';
+      esc[1] = *c == '\n' ? 'n' : 'r';
+      len = 2;
+    } else if ((*c < 0x20 && *c != '\t') || *c == 0x7f) {
+      esc[0] = '\\';
+      esc[1] = 'x';
+      esc[2] = hex[*c >> 4];
+      esc[3] = hex[*c & 15];
+      len = 4;
+    }
+    if (n + len >= outlen)
+      break;
+    memcpy(out + n, esc, len);
+    n += len;
+  }
+  out[n] = '\0';
+}
+
+
 void st_log_write(enum st_log_level level, const char *component,
                   const char *fmt, ...) {
   char line[ST_LOG_LINE_MAX];
+  char message[ST_LOG_LINE_MAX];
   struct timespec now;
   struct tm tm;
   size_t n;
@@ -31,8 +66,9 @@ void st_log_write(enum st_log_level level, const char *component,
                         now.tv_nsec / 1000000, level_names[level], component);
   if (n < sizeof(line)) {
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
+    copy_escaped(line + n, sizeof(line) - n, message);
   }
 
   /* Writing under the lock keeps lines from two threads from interleaving. */

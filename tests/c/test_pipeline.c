@@ -631,10 +631,10 @@ TEST(pipeline_decline_reason_not_string) {
     "  name = 'odd_reasons',\n"
     "  extract = function(flow, kb)\n"
     "    local n = tonumber(flow.request.url:match('(%d+)$'))\n"
-    "    if n == 1 then return nil, raises end\n"
+    "    if n == 1 then return nil, 'plain reason' end\n"
     "    if n == 2 then return nil, loops end\n"
     "    if n == 3 then return nil, 42 end\n"
-    "    return nil, 'plain reason'\n"
+    "    return nil, raises\n"
     "  end,\n"
     "}\n";
   struct st_pipeline_options o;
@@ -655,20 +655,8 @@ TEST(pipeline_decline_reason_not_string) {
   ASSERT_INT_EQ(4, stats.extractors[0].matched);
   ASSERT_INT_EQ(0, stats.extractors[0].errors);
   ASSERT_INT_EQ(4, stats.extractors[0].declined);
-  ASSERT(strstr(stats.extractors[0].last_declined, "plain reason") != NULL);
-  st_pipeline_stats_cleanup(&stats);
-
-  /* The same file with only the table reasons: the last one is named by
-   * its type. */
-  st_pipeline_free(&p);
-  new_case_dir();
-  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 1));
-  ASSERT_INT_EQ(0, write_file(path_in("extractors/odd.lua"), extractor));
-  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
-  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
-  ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
-  ASSERT_INT_EQ(1, stats.extractors[0].declined);
-  ASSERT(strstr(stats.extractors[0].last_declined, "table") != NULL);
+  /* The last flow's reason, a table, is named by its type. */
+  ASSERT(strstr(stats.extractors[0].last_declined, "a table") != NULL);
   st_pipeline_stats_cleanup(&stats);
   st_pipeline_free(&p);
   alarm(0);
