@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/config.h"
 #include "cli/internal.h"
 #include "cli/sample_file.h"
 #include "util/err.h"
@@ -23,11 +24,16 @@ static const struct st_cli_option options[] = {
 
 
 int st__cmd_sample_parse_duration(const char *text, double *seconds) {
+  size_t digits = strspn(text, "0123456789.");
   char *end = NULL;
-  double value = strtod(text, &end);
-  double scale = 1;
+  double value, scale = 1;
 
-  if (end == text || !isfinite(value) || value < 0)
+  /* Plain decimal only: strtod would also take leading spaces, a sign,
+   * hex ("0x10") and "inf". */
+  if (digits == 0)
+    return ST_EINVAL;
+  value = strtod(text, &end);
+  if (end != text + digits || !isfinite(value))
     return ST_EINVAL;
   switch (*end) {
   case '\0': case 's': scale = 1; break;
@@ -37,6 +43,8 @@ int st__cmd_sample_parse_duration(const char *text, double *seconds) {
   default: return ST_EINVAL;
   }
   if (*end != '\0' && end[1] != '\0')
+    return ST_EINVAL;
+  if (value * scale > ST_CONFIG_SECONDS_MAX)
     return ST_EINVAL;
   *seconds = value * scale;
   return 0;

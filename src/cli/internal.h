@@ -18,8 +18,9 @@ int st__cmd_repl_open_env(const struct st_config *cfg, const char *probe_path,
                           const char *kb_path, const char *probe_hint,
                           const char *component, lua_State **out);
 
-/* Parses a duration: a number of seconds, optionally followed by s, m, h
- * or d ("90s", "10m", "1.5h"). Returns 0 and sets *seconds, or
+/* Parses a duration: a plain decimal number of seconds, optionally
+ * followed by s, m, h or d ("90s", "10m", "1.5h"), at most
+ * ST_CONFIG_SECONDS_MAX seconds. Returns 0 and sets *seconds, or
  * ST_EINVAL. */
 int st__cmd_sample_parse_duration(const char *text, double *seconds);
 

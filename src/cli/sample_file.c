@@ -1,6 +1,7 @@
 #include "cli/sample_file.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -124,6 +125,33 @@ static int path_exists(const char *path) {
 }
 
 
+/* Checks that the folder out_path goes into exists, so that the error
+ * names it rather than the temporary file written there first. */
+static int check_out_folder(const char *out_path, char *err, size_t errlen) {
+  const char *slash = strrchr(out_path, '/');
+  char folder[PATH_MAX];
+  struct stat st;
+
+  if (slash == NULL)
+    return 0;
+  if (slash == out_path)
+    return 0;
+  if ((size_t)(slash - out_path) >= sizeof(folder))
+    return st_seterr(err, errlen, ST_EINVAL, "path too long: '%s'",
+                     out_path);
+  memcpy(folder, out_path, (size_t)(slash - out_path));
+  folder[slash - out_path] = '\0';
+  if (stat(folder, &st) != 0)
+    return st_seterr(err, errlen, ST_ENOTFOUND, "folder '%s' for '%s' not "
+                     "found; create it first or choose another path",
+                     folder, out_path);
+  if (!S_ISDIR(st.st_mode))
+    return st_seterr(err, errlen, ST_EINVAL, "'%s' is not a folder; choose "
+                     "another path for '%s'", folder, out_path);
+  return 0;
+}
+
+
 int st_sample_file_open(struct st_sample_file **out, const char *out_path,
                         const char *src_path, int force, char *err,
                         size_t errlen) {
@@ -135,6 +163,9 @@ int st_sample_file_open(struct st_sample_file **out, const char *out_path,
     return st_seterr(err, errlen, ST_EINVAL, "'%s' already exists; choose "
                      "another name or pass --force to replace it",
                      out_path);
+  rc = check_out_folder(out_path, err, errlen);
+  if (rc != 0)
+    return rc;
   if (!path_exists(src_path))
     return st_seterr(err, errlen, ST_ENOTFOUND, "flows file '%s' not "
                      "found; record flows with 'stratosphere run' or give "

@@ -140,6 +140,18 @@ same_flows_schema recent.db || fail "sample changed the flows table"
 "$bin" sample --probe probe.db --since 10x bad.db >/dev/null 2>bad.err
 [ $? = 2 ] || fail "an invalid --since was not a usage error"
 grep -q "invalid --since '10x'" bad.err || fail "no message for --since 10x"
+"$bin" sample --probe probe.db nodir/sub/o.db >/dev/null 2>bad.err
+[ $? = 1 ] || fail "sample into a missing folder did not fail"
+grep -q "folder 'nodir/sub' for 'nodir/sub/o.db' not found" bad.err ||
+  fail "sample into a missing folder: $(cat bad.err)"
+for bad in 1e300 99999999999999999999d 0x10m " 5m" -5m inf 5mm; do
+  "$bin" sample --probe probe.db --since "$bad" bad.db >/dev/null 2>bad.err
+  [ $? = 2 ] || fail "--since '$bad' was not a usage error"
+  grep -q "invalid --since '$bad'" bad.err || fail "no message for --since '$bad'"
+  [ ! -e bad.db ] || fail "--since '$bad' wrote bad.db"
+  "$bin" capture --probe probe.db --for "$bad" bad.db >/dev/null 2>bad.err </dev/null
+  [ $? = 2 ] || fail "--for '$bad' was not a usage error"
+done
 
 # --- the files open in the REPL's environment like probe.db ---
 out=$("$bin" repl --probe cap.db -e \
