@@ -12,6 +12,7 @@ enum {
   ST_EXIT_OK = 0,
   ST_EXIT_FAIL = 1,   /* the command ran and failed */
   ST_EXIT_USAGE = 2,  /* unknown subcommand or option, bad argument */
+  ST_EXIT_INTERRUPTED = 130,  /* stopped by SIGINT or SIGTERM, as shells report 128 + 2 */
 };
 
 struct st_cli_option {

@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,6 +78,33 @@ static uint64_t print_summary(const struct st_pipeline_stats *stats,
 }
 
 
+/* The run that SIGINT and SIGTERM interrupt; set only while it runs. */
+static struct st_pipeline *volatile interrupt_target;
+
+
+static void on_interrupt(int signum) {
+  (void)signum;
+  if (interrupt_target != NULL)
+    st_pipeline_interrupt(interrupt_target);
+}
+
+
+/* Ctrl-C stops the run after the flow in progress and keeps what was
+ * written; a second Ctrl-C, with the default action restored, ends the
+ * process at once. */
+static void catch_interrupts(struct st_pipeline *p) {
+  struct sigaction sa;
+
+  interrupt_target = p;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = p != NULL ? on_interrupt : SIG_DFL;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+
 static int cmd_extract(struct st_cli_args *args) {
   struct st_pipeline_options opts;
   struct st_pipeline_stats stats;
@@ -139,8 +167,10 @@ static int cmd_extract(struct st_cli_args *args) {
   failures = st_pipeline_load_failures(p);
 
   pr.start_ms = st_time_mono_ms();
+  catch_interrupts(p);
   rc = st_pipeline_run_all(p, isatty(STDERR_FILENO) ? show_progress : NULL,
                            &pr, err, sizeof(err));
+  catch_interrupts(NULL);
   if (pr.shown)
     fprintf(stderr, "\r\033[K");
   if (rc != 0)
@@ -154,6 +184,8 @@ static int cmd_extract(struct st_cli_args *args) {
   }
   st_pipeline_free(&p);
   st_config_cleanup(&cfg);
+  if (rc == ST_ECLOSED)
+    return ST_EXIT_INTERRUPTED;
   /* A declined flow is a normal result of an extractor, not a failure. */
   return rc != 0 || failures > 0 || errors > 0 ? ST_EXIT_FAIL : ST_EXIT_OK;
 }
@@ -171,5 +203,7 @@ const struct st_cli_command st_cli_cmd_extract = {
   "  0  every extractor loaded and none raised on any flow\n"
   "  1  an extractor failed to load or raised on a flow (the others still\n"
   "     ran over every flow), or a database could not be used\n"
-  "  2  invalid option or configuration\n",
+  "  2  invalid option or configuration\n"
+  "  130  interrupted by Ctrl-C or SIGTERM after the flow in progress; what\n"
+  "     the extractors wrote from the flows before it is saved\n",
 };

@@ -809,6 +809,7 @@ int st_pipeline_run_all(struct st_pipeline *p, st_pipeline_progress_cb
                         progress, void *ud, char *err, size_t errlen) {
   struct scan s;
   int64_t max_rowid = 0;
+  int interrupted;
   int rc;
 
   memset(&s, 0, sizeof(s));
@@ -825,18 +826,30 @@ int st_pipeline_run_all(struct st_pipeline *p, st_pipeline_progress_cb
   if (rc != 0)
     return rc;
   rc = scan_flows(&s, 0, max_rowid);
-  if (rc == 0)
+  /* An interrupted scan stops between two flows, after the last one's
+   * savepoint was released, so what it wrote is whole and is kept. */
+  interrupted = rc == SCAN_STOPPED;
+  if (rc == 0 || interrupted)
     rc = st_kb_commit(p->kb, err, errlen);
   if (rc != 0) {
     st_kb_rollback(p->kb);
     log_error_counts(p);
-    return rc < 0 ? rc : st_seterr(err, errlen, ST_ECLOSED, "stopped");
+    return rc;
   }
   log_error_counts(p);
   add_totals(p, &s.added);
   if (progress != NULL)
     progress(ud, s.done, s.total);
+  if (interrupted)
+    return st_seterr(err, errlen, ST_ECLOSED, "interrupted after %lld of "
+                     "%lld flows; what the extractors wrote from those is "
+                     "saved", (long long)s.done, (long long)s.total);
   return 0;
+}
+
+
+void st_pipeline_interrupt(struct st_pipeline *p) {
+  atomic_store(&p->stop, 1);
 }
 
 

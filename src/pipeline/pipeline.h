@@ -139,6 +139,11 @@ size_t st_pipeline_load_failures(struct st_pipeline *p);
 int st_pipeline_run_all(struct st_pipeline *p, st_pipeline_progress_cb
                         progress, void *ud, char *err, size_t errlen);
 
+/* Makes a running st_pipeline_run_all() stop after the flow in progress,
+ * commit what was written and return ST_ECLOSED. Async-signal-safe (one
+ * lock-free atomic store), for a SIGINT handler. */
+void st_pipeline_interrupt(struct st_pipeline *p);
+
 /* Runs one cycle in the calling thread: reloads changed extractors, runs
  * them over flows newer than the cursor (a reloaded one also over the
  * older flows probe.db still holds), moves the cursor, then prunes and
