@@ -59,19 +59,22 @@ static const char *const stmt_sql[STMT_COUNT] = {
   [STMT_GET_ENTITY] = "SELECT type, data, ts FROM entities WHERE id = ?1",
   [STMT_GET_RELATIONSHIP] =
     "SELECT type, data, ts, src, dst FROM relationships WHERE id = ?1",
-  [STMT_LOOKUP_ENTITY] = "SELECT data, ts FROM entities WHERE id = ?1",
+  [STMT_LOOKUP_ENTITY] =
+    "SELECT type, data, ts FROM entities WHERE id = ?1",
   [STMT_LOOKUP_RELATIONSHIP] =
-    "SELECT data, ts FROM relationships WHERE id = ?1",
+    "SELECT type, data, ts FROM relationships WHERE id = ?1",
+  /* An update happens only when the stored type is the same, so a write
+   * of another type changes nothing and put_row() reports it. src and dst
+   * are never updated, because a relationship's id is derived from them. */
   [STMT_PUT_ENTITY] =
     "INSERT INTO entities (id, type, data, ts) VALUES (?1, ?2, ?3, ?4) "
-    "ON CONFLICT (id) DO UPDATE SET type = excluded.type, "
-    "data = excluded.data, ts = excluded.ts",
+    "ON CONFLICT (id) DO UPDATE SET data = excluded.data, "
+    "ts = excluded.ts WHERE type = excluded.type",
   [STMT_PUT_RELATIONSHIP] =
     "INSERT INTO relationships (id, type, src, dst, data, ts) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-    "ON CONFLICT (id) DO UPDATE SET type = excluded.type, "
-    "src = excluded.src, dst = excluded.dst, data = excluded.data, "
-    "ts = excluded.ts",
+    "ON CONFLICT (id) DO UPDATE SET data = excluded.data, "
+    "ts = excluded.ts WHERE type = excluded.type",
   [STMT_OBSERVE] =
     "INSERT INTO observations (object_id, kind, flow_id, extractor, "
     "extractor_version, ts) VALUES (?1, ?2, ifnull(?3, ''), ?4, ?5, ?6) "
@@ -424,8 +427,8 @@ int st_kb_get_relationship(struct st_kb *kb, const char *id,
 
 
 int st_kb_lookup(struct st_kb *kb, enum st_kb_table table, const char *id,
-                 const char **data, size_t *data_len, const char **ts,
-                 char *err, size_t errlen) {
+                 const char **type, const char **data, size_t *data_len,
+                 const char **ts, char *err, size_t errlen) {
   enum stmt_index which = table == ST_KB_ENTITIES ? STMT_LOOKUP_ENTITY
                                                   : STMT_LOOKUP_RELATIONSHIP;
   sqlite3_stmt *stmt = stmt_get(kb, which, err, errlen);
@@ -448,13 +451,39 @@ int st_kb_lookup(struct st_kb *kb, enum st_kb_table table, const char *id,
   /* The column pointers stay valid until the statement is reset, which
    * the next call on kb does through stmt_get() or exec(). */
   kb->last_lookup = stmt;
+  if (type != NULL)
+    *type = (const char *)sqlite3_column_text(stmt, 0);
   if (data != NULL)
-    *data = (const char *)sqlite3_column_text(stmt, 0);
+    *data = (const char *)sqlite3_column_text(stmt, 1);
   if (data_len != NULL)
-    *data_len = (size_t)sqlite3_column_bytes(stmt, 0);
+    *data_len = (size_t)sqlite3_column_bytes(stmt, 1);
   if (ts != NULL)
-    *ts = (const char *)sqlite3_column_text(stmt, 1);
+    *ts = (const char *)sqlite3_column_text(stmt, 2);
   return 1;
+}
+
+
+/* Runs a put statement whose parameters are bound. A write that changes
+ * no row has met a row of another type, so it returns ST_EINVAL with both
+ * types in err. */
+static int put_row(struct st_kb *kb, sqlite3_stmt *stmt,
+                   enum st_kb_table table, const char *id, const char *type,
+                   char *err, size_t errlen) {
+  const char *kind = table == ST_KB_ENTITIES ? "entity" : "relationship";
+  const char *stored = NULL;
+  int rc = step_done(kb, stmt, err, errlen, table == ST_KB_ENTITIES
+                                                ? "writing an entity"
+                                                : "writing a relationship");
+
+  if (rc != 0 || sqlite3_changes(kb->db) > 0)
+    return rc;
+  rc = st_kb_lookup(kb, table, id, &stored, NULL, NULL, NULL, err, errlen);
+  if (rc < 0)
+    return rc;
+  return st_seterr(err, errlen, ST_EINVAL,
+                   "kb.db: %s %s has type '%s', so a write of type '%s' "
+                   "was rejected (the type of a row never changes)", kind,
+                   id, stored != NULL ? stored : "", type);
 }
 
 
@@ -469,7 +498,7 @@ int st_kb_put_entity(struct st_kb *kb, const char *id, const char *type,
   bind_text(stmt, 2, type);
   bind_text(stmt, 3, data);
   bind_text(stmt, 4, ts);
-  return step_done(kb, stmt, err, errlen, "writing an entity");
+  return put_row(kb, stmt, ST_KB_ENTITIES, id, type, err, errlen);
 }
 
 
@@ -486,7 +515,7 @@ int st_kb_put_relationship(struct st_kb *kb, const char *id, const char *type,
   bind_text(stmt, 4, dst);
   bind_text(stmt, 5, data);
   bind_text(stmt, 6, ts);
-  return step_done(kb, stmt, err, errlen, "writing a relationship");
+  return put_row(kb, stmt, ST_KB_RELATIONSHIPS, id, type, err, errlen);
 }
 
 

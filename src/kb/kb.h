@@ -87,17 +87,20 @@ enum st_kb_table {
   ST_KB_RELATIONSHIPS = 1,
 };
 
-/* Looks id up without copying. Returns 1 when found and points *data and
- * *ts at text that the kb owns until the next call on kb. *data is NULL for
- * SQL NULL, else *data_len bytes and a NUL. Returns 0 when id is absent,
- * or a negative code. data, data_len and ts may be NULL when not needed. */
+/* Looks id up without copying. Returns 1 when found and points *type,
+ * *data and *ts at text that the kb owns until the next call on kb. *data
+ * is NULL for SQL NULL, else *data_len bytes and a NUL. Returns 0 when id
+ * is absent, or a negative code. type, data, data_len and ts may be NULL
+ * when not needed. */
 int st_kb_lookup(struct st_kb *kb, enum st_kb_table table, const char *id,
-                 const char **data, size_t *data_len, const char **ts,
-                 char *err, size_t errlen);
+                 const char **type, const char **data, size_t *data_len,
+                 const char **ts, char *err, size_t errlen);
 
-/* Inserts a row, or updates the type, src, dst, data and ts of the row
- * with that id and keeps its blob column. Strings are borrowed, and data
- * may be NULL. */
+/* Inserts a row, or updates the data and ts of the row with that id and
+ * keeps its type, src, dst and blob columns. The type of a row never
+ * changes: when the stored row has another type, nothing is written and
+ * ST_EINVAL is returned with both types in err. Strings are borrowed, and
+ * data may be NULL. */
 int st_kb_put_entity(struct st_kb *kb, const char *id, const char *type,
                      const char *data, const char *ts, char *err,
                      size_t errlen);

@@ -685,8 +685,8 @@ static int kb_upsert(lua_State *L) {
   }
   ts = seen_ts;
 
-  found = st_kb_lookup(kb, table, id, &old_data, &old_len, &old_ts, err,
-                       sizeof(err));
+  found = st_kb_lookup(kb, table, id, NULL, &old_data, &old_len, &old_ts,
+                       err, sizeof(err));
   if (found < 0)
     return luaL_error(L, "kb.upsert: %s", err);
   /* The row's text is borrowed until the next kb call: copy it now. */
