@@ -306,6 +306,55 @@ void st_kb_pair_id(const char *src_id, const char *dst_id,
 }
 
 
+static int parse_digits(const char *s, size_t n) {
+  int value = 0;
+
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
+    value = value * 10 + (s[i] - '0');
+  }
+  return value;
+}
+
+
+static int days_in_month(int year, int month) {
+  static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+                                31 };
+  int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+  return month == 2 && leap ? 29 : days[month - 1];
+}
+
+
+int st_kb_valid_ts(const char *text, size_t len) {
+  static const size_t base = sizeof("YYYY-MM-DD HH:MM:SS") - 1;
+  int year, month, day, hour, minute, second;
+
+  if (text == NULL || len < base || len == base + 1 || len > base + 7)
+    return 0;
+  if (text[4] != '-' || text[7] != '-' || text[10] != ' ' ||
+      text[13] != ':' || text[16] != ':')
+    return 0;
+  year = parse_digits(text, 4);
+  month = parse_digits(text + 5, 2);
+  day = parse_digits(text + 8, 2);
+  hour = parse_digits(text + 11, 2);
+  minute = parse_digits(text + 14, 2);
+  second = parse_digits(text + 17, 2);
+  if (year < 1 || month < 1 || month > 12 || day < 1 ||
+      day > days_in_month(year, month))
+    return 0;
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 ||
+      second > 59)
+    return 0;
+  if (len == base)
+    return 1;
+  return text[base] == '.' &&
+         parse_digits(text + base + 1, len - base - 1) >= 0;
+}
+
+
 int st_kb_begin(struct st_kb *kb, char *err, size_t errlen) {
   return exec(kb, "BEGIN IMMEDIATE", err, errlen, "starting a transaction");
 }

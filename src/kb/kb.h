@@ -39,6 +39,13 @@ void st_kb_close(struct st_kb **kb);
 
 #define ST_KB_BUSY_TIMEOUT_MS 5000
 
+/* Whether text (len bytes) is a valid ts: "YYYY-MM-DD HH:MM:SS" with an
+ * optional fraction of 1 to 6 digits, a real calendar date from year 1,
+ * hours 00-23 and minutes and seconds 00-59. Only in this form does string
+ * order match time order, which the merge of rows relies on. Returns 1 or
+ * 0. */
+int st_kb_valid_ts(const char *text, size_t len);
+
 /* Writes md5(key) as hex into out. */
 void st_kb_id(const char *key, size_t len, char out[ST_KB_ID_LEN]);
 
