@@ -39,6 +39,10 @@ void st_kb_close(struct st_kb **kb);
 
 #define ST_KB_BUSY_TIMEOUT_MS 5000
 
+/* The ts of rows written from a flow that has no valid time: older than
+ * any real time, so any later sighting replaces it. */
+#define ST_KB_UNKNOWN_TS "1970-01-01 00:00:00.000000"
+
 /* Whether text (len bytes) is a valid ts: "YYYY-MM-DD HH:MM:SS" with an
  * optional fraction of 1 to 6 digits, a real calendar date from year 1,
  * hours 00-23 and minutes and seconds 00-59. Only in this form does string

@@ -21,6 +21,7 @@
 #include <lauxlib.h>
 #include <lua-cjson.h>
 
+#include "store/flow.h"
 #include "util/err.h"
 #include "util/time.h"
 
@@ -1047,6 +1048,28 @@ int st_kblib_push(lua_State *L, struct st_kb *kb) {
     return ST_ENOMEM;
   }
   return 0;
+}
+
+
+const char *st_kblib_flow_id(const struct st_flow *flow,
+                             char buf[ST_KBLIB_FLOW_ID_LEN]) {
+  if (flow->id[0] != '\0')
+    return flow->id;
+  snprintf(buf, ST_KBLIB_FLOW_ID_LEN, "rowid:%lld", (long long)flow->rowid);
+  return buf;
+}
+
+
+const char *st_kblib_flow_ts(const struct st_flow *flow) {
+  const char *const candidates[] = {
+    flow->capture_ts, flow->req_ts, flow->resp_ts,
+  };
+
+  for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+    if (st_kb_valid_ts(candidates[i], strlen(candidates[i])))
+      return candidates[i];
+  }
+  return ST_KB_UNKNOWN_TS;
 }
 
 

@@ -18,8 +18,8 @@
  *     and dst) and writes nothing: keys of two types can give one id.
  *   - ts: the later of the stored ts and the write's, so ts is the last
  *     time the row was seen. The write's ts is the call's `ts`, else the
- *     context's, else the current time. A stored ts that is not a valid
- *     time counts as older than any write.
+ *     context's (see st_kblib_flow_ts()), else the current time. A stored
+ *     ts that is not a valid time counts as older than any write.
  *   - data: merge(older, newer), where merge is the call's `merge`, else
  *     the context's merge function, else kb.merge. Normally older is the
  *     stored data and newer the call's. When the write's ts is older than
@@ -63,7 +63,8 @@
 struct st_kblib_context {
   const char *flow_id;            /* NULL outside the pipeline */
   const char *ts;                 /* default ts, a valid time or NULL for
-                                   * the current time */
+                                   * the current time; the pipeline passes
+                                   * st_kblib_flow_ts() */
   const char *extractor;          /* extractor name, for observations; NULL
                                    * records none */
   const char *extractor_version;  /* NULL when the extractor gives none */
@@ -84,6 +85,23 @@ struct st_kblib_stats {
  * outlive every call made through the table. Returns 0, or ST_ENOMEM with
  * nothing pushed. */
 int st_kblib_push(lua_State *L, struct st_kb *kb);
+
+struct st_flow;
+
+#define ST_KBLIB_FLOW_ID_LEN 32  /* "rowid:", a 64-bit integer and a NUL */
+
+/* Returns the flow id that observations record for flow: its flow_id, or
+ * "rowid:N" written into buf when flow_id is empty (NULL in probe.db), N
+ * being the flow's rowid, so that such flows stay apart. */
+const char *st_kblib_flow_id(const struct st_flow *flow,
+                             char buf[ST_KBLIB_FLOW_ID_LEN]);
+
+/* Returns the default ts for writes from flow: the first valid time (see
+ * st_kb_valid_ts()) of its capture time, its request start and its
+ * response start, else ST_KB_UNKNOWN_TS. The result is borrowed from flow
+ * or static, and never depends on the clock, so extracting the same probe
+ * twice writes the same rows. */
+const char *st_kblib_flow_ts(const struct st_flow *flow);
 
 /* Sets the context for later kb.upsert calls through any kb table on L.
  * Returns 0 or ST_ENOMEM. */
