@@ -59,19 +59,22 @@ static const char *const stmt_sql[STMT_COUNT] = {
   [STMT_GET_ENTITY] = "SELECT type, data, ts FROM entities WHERE id = ?1",
   [STMT_GET_RELATIONSHIP] =
     "SELECT type, data, ts, src, dst FROM relationships WHERE id = ?1",
-  [STMT_LOOKUP_ENTITY] = "SELECT data, ts FROM entities WHERE id = ?1",
+  [STMT_LOOKUP_ENTITY] =
+    "SELECT type, data, ts FROM entities WHERE id = ?1",
   [STMT_LOOKUP_RELATIONSHIP] =
-    "SELECT data, ts FROM relationships WHERE id = ?1",
+    "SELECT type, data, ts FROM relationships WHERE id = ?1",
+  /* An update happens only when the stored type is the same, so a write
+   * of another type changes nothing and put_row() reports it. src and dst
+   * are never updated, because a relationship's id is derived from them. */
   [STMT_PUT_ENTITY] =
     "INSERT INTO entities (id, type, data, ts) VALUES (?1, ?2, ?3, ?4) "
-    "ON CONFLICT (id) DO UPDATE SET type = excluded.type, "
-    "data = excluded.data, ts = excluded.ts",
+    "ON CONFLICT (id) DO UPDATE SET data = excluded.data, "
+    "ts = excluded.ts WHERE type = excluded.type",
   [STMT_PUT_RELATIONSHIP] =
     "INSERT INTO relationships (id, type, src, dst, data, ts) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-    "ON CONFLICT (id) DO UPDATE SET type = excluded.type, "
-    "src = excluded.src, dst = excluded.dst, data = excluded.data, "
-    "ts = excluded.ts",
+    "ON CONFLICT (id) DO UPDATE SET data = excluded.data, "
+    "ts = excluded.ts WHERE type = excluded.type",
   [STMT_OBSERVE] =
     "INSERT INTO observations (object_id, kind, flow_id, extractor, "
     "extractor_version, ts) VALUES (?1, ?2, ifnull(?3, ''), ?4, ?5, ?6) "
@@ -303,6 +306,55 @@ void st_kb_pair_id(const char *src_id, const char *dst_id,
 }
 
 
+static int parse_digits(const char *s, size_t n) {
+  int value = 0;
+
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
+    value = value * 10 + (s[i] - '0');
+  }
+  return value;
+}
+
+
+static int days_in_month(int year, int month) {
+  static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+                                31 };
+  int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+  return month == 2 && leap ? 29 : days[month - 1];
+}
+
+
+int st_kb_valid_ts(const char *text, size_t len) {
+  static const size_t base = sizeof("YYYY-MM-DD HH:MM:SS") - 1;
+  int year, month, day, hour, minute, second;
+
+  if (text == NULL || len < base || len == base + 1 || len > base + 7)
+    return 0;
+  if (text[4] != '-' || text[7] != '-' || text[10] != ' ' ||
+      text[13] != ':' || text[16] != ':')
+    return 0;
+  year = parse_digits(text, 4);
+  month = parse_digits(text + 5, 2);
+  day = parse_digits(text + 8, 2);
+  hour = parse_digits(text + 11, 2);
+  minute = parse_digits(text + 14, 2);
+  second = parse_digits(text + 17, 2);
+  if (year < 1 || month < 1 || month > 12 || day < 1 ||
+      day > days_in_month(year, month))
+    return 0;
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 ||
+      second > 59)
+    return 0;
+  if (len == base)
+    return 1;
+  return text[base] == '.' &&
+         parse_digits(text + base + 1, len - base - 1) >= 0;
+}
+
+
 int st_kb_begin(struct st_kb *kb, char *err, size_t errlen) {
   return exec(kb, "BEGIN IMMEDIATE", err, errlen, "starting a transaction");
 }
@@ -424,8 +476,8 @@ int st_kb_get_relationship(struct st_kb *kb, const char *id,
 
 
 int st_kb_lookup(struct st_kb *kb, enum st_kb_table table, const char *id,
-                 const char **data, size_t *data_len, const char **ts,
-                 char *err, size_t errlen) {
+                 const char **type, const char **data, size_t *data_len,
+                 const char **ts, char *err, size_t errlen) {
   enum stmt_index which = table == ST_KB_ENTITIES ? STMT_LOOKUP_ENTITY
                                                   : STMT_LOOKUP_RELATIONSHIP;
   sqlite3_stmt *stmt = stmt_get(kb, which, err, errlen);
@@ -448,13 +500,39 @@ int st_kb_lookup(struct st_kb *kb, enum st_kb_table table, const char *id,
   /* The column pointers stay valid until the statement is reset, which
    * the next call on kb does through stmt_get() or exec(). */
   kb->last_lookup = stmt;
+  if (type != NULL)
+    *type = (const char *)sqlite3_column_text(stmt, 0);
   if (data != NULL)
-    *data = (const char *)sqlite3_column_text(stmt, 0);
+    *data = (const char *)sqlite3_column_text(stmt, 1);
   if (data_len != NULL)
-    *data_len = (size_t)sqlite3_column_bytes(stmt, 0);
+    *data_len = (size_t)sqlite3_column_bytes(stmt, 1);
   if (ts != NULL)
-    *ts = (const char *)sqlite3_column_text(stmt, 1);
+    *ts = (const char *)sqlite3_column_text(stmt, 2);
   return 1;
+}
+
+
+/* Runs a put statement whose parameters are bound. A write that changes
+ * no row has met a row of another type, so it returns ST_EINVAL with both
+ * types in err. */
+static int put_row(struct st_kb *kb, sqlite3_stmt *stmt,
+                   enum st_kb_table table, const char *id, const char *type,
+                   char *err, size_t errlen) {
+  const char *kind = table == ST_KB_ENTITIES ? "entity" : "relationship";
+  const char *stored = NULL;
+  int rc = step_done(kb, stmt, err, errlen, table == ST_KB_ENTITIES
+                                                ? "writing an entity"
+                                                : "writing a relationship");
+
+  if (rc != 0 || sqlite3_changes(kb->db) > 0)
+    return rc;
+  rc = st_kb_lookup(kb, table, id, &stored, NULL, NULL, NULL, err, errlen);
+  if (rc < 0)
+    return rc;
+  return st_seterr(err, errlen, ST_EINVAL,
+                   "kb.db: %s %s has type '%s', so a write of type '%s' "
+                   "was rejected (the type of a row never changes)", kind,
+                   id, stored != NULL ? stored : "", type);
 }
 
 
@@ -469,7 +547,7 @@ int st_kb_put_entity(struct st_kb *kb, const char *id, const char *type,
   bind_text(stmt, 2, type);
   bind_text(stmt, 3, data);
   bind_text(stmt, 4, ts);
-  return step_done(kb, stmt, err, errlen, "writing an entity");
+  return put_row(kb, stmt, ST_KB_ENTITIES, id, type, err, errlen);
 }
 
 
@@ -486,7 +564,7 @@ int st_kb_put_relationship(struct st_kb *kb, const char *id, const char *type,
   bind_text(stmt, 4, dst);
   bind_text(stmt, 5, data);
   bind_text(stmt, 6, ts);
-  return step_done(kb, stmt, err, errlen, "writing a relationship");
+  return put_row(kb, stmt, ST_KB_RELATIONSHIPS, id, type, err, errlen);
 }
 
 

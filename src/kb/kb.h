@@ -39,6 +39,17 @@ void st_kb_close(struct st_kb **kb);
 
 #define ST_KB_BUSY_TIMEOUT_MS 5000
 
+/* The ts of rows written from a flow that has no valid time: older than
+ * any real time, so any later sighting replaces it. */
+#define ST_KB_UNKNOWN_TS "1970-01-01 00:00:00.000000"
+
+/* Whether text (len bytes) is a valid ts: "YYYY-MM-DD HH:MM:SS" with an
+ * optional fraction of 1 to 6 digits, a real calendar date from year 1,
+ * hours 00-23 and minutes and seconds 00-59. Only in this form does string
+ * order match time order, which the merge of rows relies on. Returns 1 or
+ * 0. */
+int st_kb_valid_ts(const char *text, size_t len);
+
 /* Writes md5(key) as hex into out. */
 void st_kb_id(const char *key, size_t len, char out[ST_KB_ID_LEN]);
 
@@ -87,17 +98,20 @@ enum st_kb_table {
   ST_KB_RELATIONSHIPS = 1,
 };
 
-/* Looks id up without copying. Returns 1 when found and points *data and
- * *ts at text that the kb owns until the next call on kb. *data is NULL for
- * SQL NULL, else *data_len bytes and a NUL. Returns 0 when id is absent,
- * or a negative code. data, data_len and ts may be NULL when not needed. */
+/* Looks id up without copying. Returns 1 when found and points *type,
+ * *data and *ts at text that the kb owns until the next call on kb. *data
+ * is NULL for SQL NULL, else *data_len bytes and a NUL. Returns 0 when id
+ * is absent, or a negative code. type, data, data_len and ts may be NULL
+ * when not needed. */
 int st_kb_lookup(struct st_kb *kb, enum st_kb_table table, const char *id,
-                 const char **data, size_t *data_len, const char **ts,
-                 char *err, size_t errlen);
+                 const char **type, const char **data, size_t *data_len,
+                 const char **ts, char *err, size_t errlen);
 
-/* Inserts a row, or updates the type, src, dst, data and ts of the row
- * with that id and keeps its blob column. Strings are borrowed, and data
- * may be NULL. */
+/* Inserts a row, or updates the data and ts of the row with that id and
+ * keeps its type, src, dst and blob columns. The type of a row never
+ * changes: when the stored row has another type, nothing is written and
+ * ST_EINVAL is returned with both types in err. Strings are borrowed, and
+ * data may be NULL. */
 int st_kb_put_entity(struct st_kb *kb, const char *id, const char *type,
                      const char *data, const char *ts, char *err,
                      size_t errlen);

@@ -466,9 +466,10 @@ static int run_extractor(struct scan *s, struct extractor *x,
   struct st_pipeline *p = s->p;
   lua_State *L = p->L;
   int top = lua_gettop(L);
+  char flow_id[ST_KBLIB_FLOW_ID_LEN];
   struct st_kblib_context ctx = {
-    .flow_id = flow->id,
-    .ts = flow->capture_ts[0] ? flow->capture_ts : NULL,
+    .flow_id = st_kblib_flow_id(flow, flow_id),
+    .ts = st_kblib_flow_ts(flow),
     .extractor = x->code.name,
     .extractor_version = x->code.version,
     .merge_ref = x->code.merge_ref,

@@ -8,7 +8,9 @@
  *
  * Every buffer lives in a userdata and grows through the lua_State's
  * allocator, so the memory cap of the extractor state covers it and an
- * error raised half-way through leaks nothing. */
+ * error raised half-way through leaks nothing. All extractors share that
+ * cap, so kb.upsert frees a buffer that grew past the KEEP_* sizes when
+ * it returns or raises. */
 #include "script/kblib.h"
 
 #include <math.h>
@@ -19,10 +21,21 @@
 #include <lauxlib.h>
 #include <lua-cjson.h>
 
+#include "store/flow.h"
 #include "util/err.h"
 #include "util/time.h"
 
 #define JSON_MAX_DEPTH 100  /* nesting levels of data; deeper raises */
+
+/* Buffer sizes kept between calls; larger ones are freed after each
+ * kb.upsert. 64 KiB of JSON covers typical rows. */
+#define KEEP_OUT_BYTES (64 * 1024)
+#define KEEP_KEYS 1024
+
+#define KEY_QUOTE_MAX 200  /* bytes of a key quoted in an error message */
+
+/* U+FFFD REPLACEMENT CHARACTER in UTF-8. */
+static const char replacement_char[] = "\xEF\xBF\xBD";
 
 /* A key of the table being encoded: a slice of a Lua string that the
  * table anchors, so the pointer stays valid while the encoder runs. */
@@ -86,6 +99,28 @@ static int state_gc(lua_State *L) {
 }
 
 
+/* The __close of the state, which kb.upsert marks to be closed: frees the
+ * buffers that grew past the kept sizes. Freeing cannot fail, so this
+ * never raises, not even while an error unwinds. */
+static int state_trim(lua_State *L) {
+  struct kblib_state *st = lua_touserdata(L, 1);
+  void *ud;
+  lua_Alloc alloc = lua_getallocf(L, &ud);
+
+  if (st->out_cap > KEEP_OUT_BYTES) {
+    alloc(ud, st->out, st->out_cap, 0);
+    st->out = NULL;
+    st->out_cap = st->out_len = 0;
+  }
+  if (st->keys_cap > KEEP_KEYS) {
+    alloc(ud, st->keys, st->keys_cap * sizeof(*st->keys), 0);
+    st->keys = NULL;
+    st->keys_cap = st->keys_len = 0;
+  }
+  return 0;
+}
+
+
 /* Returns the state of L, creating it on first use. */
 static struct kblib_state *get_state(lua_State *L) {
   struct kblib_state *st;
@@ -99,9 +134,11 @@ static struct kblib_state *get_state(lua_State *L) {
   st = lua_newuserdatauv(L, sizeof(*st), 0);
   memset(st, 0, sizeof(*st));
   st->ctx.merge_ref = LUA_NOREF;
-  lua_createtable(L, 0, 1);
+  lua_createtable(L, 0, 2);
   lua_pushcfunction(L, state_gc);
   lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, state_trim);
+  lua_setfield(L, -2, "__close");
   lua_setmetatable(L, -2);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &state_key);
   return st;
@@ -139,6 +176,116 @@ static void out_add(lua_State *L, struct kblib_state *st, const char *s,
 }
 
 
+/* ---- UTF-8 ------------------------------------------------------------ */
+
+/* Returns the length of the UTF-8 sequence that starts s (n > 0 bytes) and
+ * sets *valid. An invalid sequence has the length of its maximal subpart:
+ * the longest start of a valid sequence, or 1 byte. Replacing each with
+ * one U+FFFD then matches Python 3's bytes.decode("utf-8", "replace").
+ * Surrogates, overlong forms and code points above U+10FFFF are invalid. */
+static size_t utf8_sequence(const unsigned char *s, size_t n, int *valid) {
+  unsigned char c = s[0];
+  unsigned char low = 0x80, high = 0xbf;  /* range of the second byte */
+  size_t trailing;
+
+  *valid = 1;
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xc2 && c <= 0xdf) {
+    trailing = 1;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    trailing = 2;
+    if (c == 0xe0)
+      low = 0xa0;  /* overlong below U+0800 */
+    else if (c == 0xed)
+      high = 0x9f;  /* surrogates U+D800-U+DFFF */
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    trailing = 3;
+    if (c == 0xf0)
+      low = 0x90;  /* overlong below U+10000 */
+    else if (c == 0xf4)
+      high = 0x8f;  /* above U+10FFFF */
+  } else {
+    *valid = 0;
+    return 1;
+  }
+  for (size_t i = 1; i <= trailing; i++) {
+    if (i >= n || s[i] < low || s[i] > high) {
+      *valid = 0;
+      return i;
+    }
+    low = 0x80;
+    high = 0xbf;
+  }
+  return trailing + 1;
+}
+
+
+static int is_utf8(const char *s, size_t n) {
+  for (size_t i = 0; i < n;) {
+    int valid;
+
+    i += utf8_sequence((const unsigned char *)s + i, n - i, &valid);
+    if (!valid)
+      return 0;
+  }
+  return 1;
+}
+
+
+/* Pushes s with each invalid UTF-8 sequence replaced by U+FFFD. */
+static void push_utf8(lua_State *L, const char *s, size_t n) {
+  luaL_Buffer b;
+
+  if (is_utf8(s, n)) {
+    lua_pushlstring(L, s, n);
+    return;
+  }
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < n;) {
+    int valid;
+    size_t len = utf8_sequence((const unsigned char *)s + i, n - i, &valid);
+
+    if (valid)
+      luaL_addlstring(&b, s + i, len);
+    else
+      luaL_addstring(&b, replacement_char);
+    i += len;
+  }
+  luaL_pushresult(&b);
+}
+
+
+/* Pushes s for an error message: valid UTF-8 other than control
+ * characters is kept, every other byte is written as \xNN, and text past
+ * KEY_QUOTE_MAX bytes is cut to "...". */
+static void push_quoted(lua_State *L, const char *s, size_t n) {
+  luaL_Buffer b;
+  size_t end = n > KEY_QUOTE_MAX ? KEY_QUOTE_MAX : n;
+
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < end;) {
+    unsigned char c = (unsigned char)s[i];
+    int valid;
+    size_t len = utf8_sequence((const unsigned char *)s + i, n - i, &valid);
+
+    if (valid && c >= 0x20 && c != 0x7f) {
+      luaL_addlstring(&b, s + i, len);
+      i += len;
+    } else {
+      char hex[5];
+
+      snprintf(hex, sizeof(hex), "\\x%02X", c);
+      luaL_addstring(&b, hex);
+      i++;
+    }
+  }
+  if (end < n)
+    luaL_addstring(&b, "...");
+  luaL_pushresult(&b);
+}
+
+
 /* ---- JSON encoding ---------------------------------------------------- */
 
 /* Raises "kb.upsert: field 'data.a[2]' MESSAGE" for the value at depth. */
@@ -165,20 +312,38 @@ static int path_error(lua_State *L, struct kblib_state *st, int depth,
 }
 
 
+/* Writes s as a JSON string. kb.db must hold valid UTF-8 only (Python's
+ * sqlite3 cannot read a row otherwise), so each invalid sequence becomes
+ * U+FFFD. */
 static void encode_string(lua_State *L, struct kblib_state *st,
                           const char *s, size_t n) {
   size_t start = 0;
 
   out_add(L, st, "\"", 1);
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n;) {
     unsigned char c = (unsigned char)s[i];
     char esc[8];
     size_t esc_len = 2;
 
-    if (c >= 0x20 && c != '"' && c != '\\')
+    if (c >= 0x80) {
+      int valid;
+      size_t len = utf8_sequence((const unsigned char *)s + i, n - i,
+                                 &valid);
+
+      if (!valid) {
+        out_add(L, st, s + start, i - start);
+        out_add(L, st, replacement_char, sizeof(replacement_char) - 1);
+        start = i + len;
+      }
+      i += len;
       continue;
+    }
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      i++;
+      continue;
+    }
     out_add(L, st, s + start, i - start);
-    start = i + 1;
+    start = ++i;
     esc[0] = '\\';
     switch (c) {
     case '"': esc[1] = '"'; break;
@@ -397,30 +562,6 @@ static int is_id(const char *s, size_t n) {
 }
 
 
-/* Accepts "YYYY-MM-DD HH:MM:SS" with an optional fraction of 1 to 6
- * digits: the form whose string order is time order. */
-static int is_ts(const char *s, size_t n) {
-  static const char shape[] = "dddd-dd-dd dd:dd:dd";
-  size_t base = sizeof(shape) - 1;
-
-  if (n < base || (n > base && (n < base + 2 || n > base + 7)))
-    return 0;
-  for (size_t i = 0; i < base; i++) {
-    if (shape[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != shape[i])
-      return 0;
-  }
-  if (n == base)
-    return 1;
-  if (s[base] != '.')
-    return 0;
-  for (size_t i = base + 1; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return 0;
-  }
-  return 1;
-}
-
-
 static int kb_id(lua_State *L) {
   size_t n;
   const char *key;
@@ -458,6 +599,29 @@ static int kb_pair_id(lua_State *L) {
 static int is_json_null(lua_State *L, int idx) {
   return lua_type(L, idx) == LUA_TLIGHTUSERDATA &&
          lua_touserdata(L, idx) == NULL;
+}
+
+
+/* Replaces the numbers that JSON cannot store (NaN and the infinities,
+ * which lua-cjson decodes from the NaN and Infinity that Python's
+ * json.dumps writes) with cjson.null, in the table at idx and the tables
+ * inside it. Decoded JSON has no cycles and cjson.decode limits its
+ * depth. */
+static void null_non_finite(lua_State *L, int idx) {
+  luaL_checkstack(L, 3, "stored data nested too deeply");
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {  /* stack: ..., key, value */
+    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) &&
+        !isfinite(lua_tonumber(L, -1))) {
+      /* Assigning to an existing key keeps the traversal valid. */
+      lua_pushvalue(L, -2);
+      lua_pushlightuserdata(L, NULL);
+      lua_rawset(L, idx);
+    } else if (lua_istable(L, -1)) {
+      null_non_finite(L, lua_gettop(L));
+    }
+    lua_pop(L, 1);
+  }
 }
 
 
@@ -568,6 +732,13 @@ static void parse_upsert(lua_State *L, struct upsert_args *a) {
   a->type = field_string(L, 1, "type", &len, 1);
   if (len == 0)
     luaL_error(L, "kb.upsert: field 'type' must not be empty");
+  if (strlen(a->type) != len)
+    luaL_error(L, "kb.upsert: field 'type' must not contain a NUL byte");
+  if (strcmp(a->type, "null") == 0)
+    luaL_error(L, "kb.upsert: field 'type' must not be 'null', the type "
+                  "of the NIL rows that queries skip");
+  push_utf8(L, a->type, len);
+  a->type = lua_tostring(L, -1);
   a->key = field_string(L, 1, "key", &a->key_len, 0);
   a->src = field_string(L, 1, "src", &len, 0);
   if (a->src != NULL && !is_id(a->src, len))
@@ -585,9 +756,12 @@ static void parse_upsert(lua_State *L, struct upsert_args *a) {
                   "'dst' (a relationship) must be given");
 
   a->ts = field_string(L, 1, "ts", &len, 0);
-  if (a->ts != NULL && !is_ts(a->ts, len))
-    luaL_error(L, "kb.upsert: field 'ts' must have the form "
-                  "'YYYY-MM-DD HH:MM:SS.ffffff', got '%s'", a->ts);
+  if (a->ts != NULL && !st_kb_valid_ts(a->ts, len)) {
+    push_quoted(L, a->ts, len);
+    luaL_error(L, "kb.upsert: field 'ts' must be a valid time "
+                  "'YYYY-MM-DD HH:MM:SS[.ffffff]', got '%s'",
+               lua_tostring(L, -1));
+  }
 
   if (lua_getfield(L, 1, "data") != LUA_TNIL &&
       lua_type(L, -1) != LUA_TTABLE)
@@ -629,9 +803,11 @@ static int is_object_text(lua_State *L, int idx) {
 
 
 /* Leaves on the stack the JSON text to store (a string) or nil, given the
- * stored text at old_idx (a string or nil). */
+ * stored text at old_idx (a string or nil). The merge function gets the
+ * older data first: the stored data, unless write_is_older. */
 static void merged_data(lua_State *L, struct kblib_state *st,
-                        const struct upsert_args *a, int old_idx) {
+                        const struct upsert_args *a, int old_idx,
+                        int write_is_older) {
   if (a->data_idx == 0) {
     lua_pushvalue(L, old_idx);  /* no new data: keep what is stored */
     return;
@@ -646,9 +822,10 @@ static void merged_data(lua_State *L, struct kblib_state *st,
   } else {
     int old_table = lua_gettop(L);
 
+    null_non_finite(L, old_table);
     push_merge(L, st, a);
-    lua_pushvalue(L, old_table);
-    lua_pushvalue(L, a->data_idx);
+    lua_pushvalue(L, write_is_older ? a->data_idx : old_table);
+    lua_pushvalue(L, write_is_older ? old_table : a->data_idx);
     lua_call(L, 2, 1);
     if (!lua_istable(L, -1))
       luaL_error(L, "kb.upsert: the merge function returned %s, expected a "
@@ -660,6 +837,24 @@ static void merged_data(lua_State *L, struct kblib_state *st,
 }
 
 
+/* Raises the error for a write whose type differs from the stored row's
+ * type. */
+static int type_conflict(lua_State *L, const struct upsert_args *a,
+                         const char *id, const char *stored_type) {
+  if (a->key == NULL)
+    return luaL_error(L, "kb.upsert: relationship %s (src %s, dst %s) "
+                         "already has type '%s', so a write of type '%s' "
+                         "was rejected: the type of a row never changes",
+                      id, a->src, a->dst, stored_type, a->type);
+  push_quoted(L, a->key, a->key_len);
+  return luaL_error(L, "kb.upsert: entity %s (key '%s') already has type "
+                       "'%s', so a write of type '%s' was rejected: keys "
+                       "of two types give the same id, and the type of a "
+                       "row never changes",
+                    id, lua_tostring(L, -1), stored_type, a->type);
+}
+
+
 /* kb.upsert{type=, key= | src=, dst=, data=, ts=, merge=} -> id */
 static int kb_upsert(lua_State *L) {
   struct kblib_state *st = lua_touserdata(L, lua_upvalueindex(1));
@@ -667,9 +862,16 @@ static int kb_upsert(lua_State *L) {
   enum st_kb_table table;
   struct upsert_args a;
   char id[ST_KB_ID_LEN], now[ST_TIME_LEN], err[ST_ERRLEN];
-  const char *old_data = NULL, *old_ts = NULL, *seen_ts, *ts, *data;
+  const char *old_type = NULL, *old_data = NULL, *old_ts = NULL;
+  const char *write_ts, *row_ts, *data;
   size_t old_len = 0;
-  int found, rc;
+  int found, older = 0, rc;
+
+  /* Closing the state when kb.upsert returns or raises frees the encoder
+   * buffers that this call grew. */
+  lua_settop(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_toclose(L, 2);  /* stack: spec, state */
 
   parse_upsert(L, &a);
   table = a.key != NULL ? ST_KB_ENTITIES : ST_KB_RELATIONSHIPS;
@@ -678,38 +880,49 @@ static int kb_upsert(lua_State *L) {
   else
     st_kb_pair_id(a.src, a.dst, id);
 
-  seen_ts = a.ts ? a.ts : st->ctx.ts;
-  if (seen_ts == NULL) {
+  /* The pipeline always sets the context's ts; only callers without a
+   * context, such as the REPL, get the current time. */
+  write_ts = a.ts ? a.ts : st->ctx.ts;
+  if (write_ts == NULL) {
     st_time_format(st_time_now_us(), now);
-    seen_ts = now;
+    write_ts = now;
   }
-  ts = seen_ts;
 
-  found = st_kb_lookup(kb, table, id, &old_data, &old_len, &old_ts, err,
-                       sizeof(err));
+  found = st_kb_lookup(kb, table, id, &old_type, &old_data, &old_len,
+                       &old_ts, err, sizeof(err));
   if (found < 0)
     return luaL_error(L, "kb.upsert: %s", err);
+  if (found && (old_type == NULL || strcmp(old_type, a.type) != 0))
+    return type_conflict(L, &a, id, old_type ? old_type : "");
   /* The row's text is borrowed until the next kb call: copy it now. */
   if (found && old_data != NULL)
     lua_pushlstring(L, old_data, old_len);
   else
     lua_pushnil(L);
   lua_pushstring(L, found ? old_ts : NULL);  /* stack: ..., old, old ts */
-  if (found && strcmp(lua_tostring(L, -1), ts) > 0)
-    ts = lua_tostring(L, -1);  /* the later of stored and new */
 
-  merged_data(L, st, &a, lua_gettop(L) - 1);
+  /* A stored ts that is not valid (written by another tool) counts as
+   * older than any write, so it cannot pin the row's ts. */
+  row_ts = write_ts;
+  if (found && old_ts != NULL &&
+      st_kb_valid_ts(old_ts, strlen(old_ts)) &&
+      strcmp(write_ts, old_ts) < 0) {
+    older = 1;
+    row_ts = lua_tostring(L, -1);
+  }
+
+  merged_data(L, st, &a, lua_gettop(L) - 1, older);
   data = lua_tostring(L, -1);
   if (table == ST_KB_ENTITIES)
-    rc = st_kb_put_entity(kb, id, a.type, data, ts, err, sizeof(err));
+    rc = st_kb_put_entity(kb, id, a.type, data, row_ts, err, sizeof(err));
   else
-    rc = st_kb_put_relationship(kb, id, a.type, a.src, a.dst, data, ts, err,
-                                sizeof(err));
+    rc = st_kb_put_relationship(kb, id, a.type, a.src, a.dst, data, row_ts,
+                                err, sizeof(err));
   if (rc == 0 && st->ctx.extractor != NULL)
     rc = st_kb_observe(kb, id, table == ST_KB_ENTITIES ? "entity"
                                                        : "relationship",
                        st->ctx.flow_id, st->ctx.extractor,
-                       st->ctx.extractor_version, seen_ts, err,
+                       st->ctx.extractor_version, write_ts, err,
                        sizeof(err));
   if (rc != 0)
     return luaL_error(L, "kb.upsert: %s", err);
@@ -814,10 +1027,10 @@ static const luaL_Reg core_functions[] = {
 /* Builds the kb table; run through lua_pcall by st_kblib_push(). */
 static int push_kb(lua_State *L) {
   struct st_kb *kb = lua_touserdata(L, 1);
-  struct kblib_state *st = get_state(L);
 
+  get_state(L);  /* creates the state userdata on first use */
   lua_createtable(L, 0, 5);
-  lua_pushlightuserdata(L, st);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &state_key);
   lua_pushlightuserdata(L, kb);
   luaopen_cjson(L);
   lua_getfield(L, -1, "decode");
@@ -835,6 +1048,28 @@ int st_kblib_push(lua_State *L, struct st_kb *kb) {
     return ST_ENOMEM;
   }
   return 0;
+}
+
+
+const char *st_kblib_flow_id(const struct st_flow *flow,
+                             char buf[ST_KBLIB_FLOW_ID_LEN]) {
+  if (flow->id[0] != '\0')
+    return flow->id;
+  snprintf(buf, ST_KBLIB_FLOW_ID_LEN, "rowid:%lld", (long long)flow->rowid);
+  return buf;
+}
+
+
+const char *st_kblib_flow_ts(const struct st_flow *flow) {
+  const char *const candidates[] = {
+    flow->capture_ts, flow->req_ts, flow->resp_ts,
+  };
+
+  for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+    if (st_kb_valid_ts(candidates[i], strlen(candidates[i])))
+      return candidates[i];
+  }
+  return ST_KB_UNKNOWN_TS;
 }
 
 

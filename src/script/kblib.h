@@ -13,24 +13,36 @@
  * It writes a relationship when `src` and `dst` (two ids) are given, with
  * the id kb.pair_id(src, dst), so the type is not part of that id. When no
  * row has the id it inserts one; otherwise it merges:
- *   - data: merge(stored, new) when both exist, where merge is the call's
- *     `merge`, else the context's merge function, else kb.merge; the new
- *     data alone when nothing usable is stored (NULL, not a JSON object);
- *     the stored data when the call gives none.
- *   - type: the new type.
- *   - ts: the later of the stored ts and the new one, so ts is the last
- *     time the row was seen. The new one is the call's `ts`, else the
- *     context's (the flow's capture time), else the current time.
+ *   - type: never changes. A write whose type differs from the stored one
+ *     raises an error that names the id, both types and the key (or src
+ *     and dst) and writes nothing: keys of two types can give one id.
+ *   - ts: the later of the stored ts and the write's, so ts is the last
+ *     time the row was seen. The write's ts is the call's `ts`, else the
+ *     context's (see st_kblib_flow_ts()), else the current time. A stored
+ *     ts that is not a valid time counts as older than any write.
+ *   - data: merge(older, newer), where merge is the call's `merge`, else
+ *     the context's merge function, else kb.merge. Normally older is the
+ *     stored data and newer the call's. When the write's ts is older than
+ *     the row's, the call's data is passed as older, so the stored values
+ *     win and the write only fills keys the row lacks. The call's data
+ *     alone is stored when nothing usable is stored (NULL, not a JSON
+ *     object); the stored data is kept when the call gives none. Stored
+ *     NaN and infinities (as Python's json.dumps writes them) reach the
+ *     merge as cjson.null.
  * kb.merge is shallow: a new table with the keys of both, where a value in
- * new replaces the stored one, except cjson.null, which is stored only
+ * new replaces the one in old, except cjson.null, which is stored only
  * where the key has no value yet ("not known" never erases a value).
  *
  * data must be a table with string keys; it is stored as JSON with sorted
  * keys. Nested tables with keys 1..n become arrays and other nested tables
- * objects; an empty table becomes {}. Strings are stored byte for byte.
- * Invalid arguments raise an error that names the field, for example
- * "kb.upsert: field 'type' must be a string, got nil" or
- * "kb.upsert: field 'data.links' contains a cycle (...)".
+ * objects; an empty table becomes {}. Strings are stored byte for byte,
+ * except that each invalid UTF-8 sequence becomes U+FFFD, in data and in
+ * the type, so kb.db contains valid UTF-8 only. The id is still the MD5 of
+ * the key's exact bytes. The type must not contain a NUL byte or be
+ * "null", the type of the NIL rows. An explicit ts must be a valid time
+ * (st_kb_valid_ts()). Invalid arguments raise an error that names the
+ * field, for example "kb.upsert: field 'type' must be a string, got nil"
+ * or "kb.upsert: field 'data.links' contains a cycle (...)".
  *
  * When the context names an extractor, each upsert also records an
  * observation (see st_kb_observe()).
@@ -50,7 +62,9 @@
  * borrowed and must stay valid until the next st_kblib_set_context(). */
 struct st_kblib_context {
   const char *flow_id;            /* NULL outside the pipeline */
-  const char *ts;                 /* default ts: the flow's capture time */
+  const char *ts;                 /* default ts, a valid time or NULL for
+                                   * the current time; the pipeline passes
+                                   * st_kblib_flow_ts() */
   const char *extractor;          /* extractor name, for observations; NULL
                                    * records none */
   const char *extractor_version;  /* NULL when the extractor gives none */
@@ -71,6 +85,23 @@ struct st_kblib_stats {
  * outlive every call made through the table. Returns 0, or ST_ENOMEM with
  * nothing pushed. */
 int st_kblib_push(lua_State *L, struct st_kb *kb);
+
+struct st_flow;
+
+#define ST_KBLIB_FLOW_ID_LEN 32  /* "rowid:", a 64-bit integer and a NUL */
+
+/* Returns the flow id that observations record for flow: its flow_id, or
+ * "rowid:N" written into buf when flow_id is empty (NULL in probe.db), N
+ * being the flow's rowid, so that such flows stay apart. */
+const char *st_kblib_flow_id(const struct st_flow *flow,
+                             char buf[ST_KBLIB_FLOW_ID_LEN]);
+
+/* Returns the default ts for writes from flow: the first valid time (see
+ * st_kb_valid_ts()) of its capture time, its request start and its
+ * response start, else ST_KB_UNKNOWN_TS. The result is borrowed from flow
+ * or static, and never depends on the clock, so extracting the same probe
+ * twice writes the same rows. */
+const char *st_kblib_flow_ts(const struct st_flow *flow);
 
 /* Sets the context for later kb.upsert calls through any kb table on L.
  * Returns 0 or ST_ENOMEM. */

@@ -147,20 +147,21 @@ TEST(kb_put_get_and_update) {
   struct st_kb *kb = NULL;
   struct st_kb_row row;
   char err[ST_ERRLEN];
-  const char *data, *ts;
+  const char *type, *data, *ts;
   size_t len;
 
   ASSERT_INT_EQ(0, st_kb_open(&kb, ":memory:", 0, err, sizeof(err)));
   ASSERT_INT_EQ(ST_ENOTFOUND, st_kb_get_entity(kb, "0123", &row, err,
                                                sizeof(err)));
-  ASSERT_INT_EQ(0, st_kb_lookup(kb, ST_KB_ENTITIES, "0123", &data, &len,
-                                &ts, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_lookup(kb, ST_KB_ENTITIES, "0123", &type, &data,
+                                &len, &ts, err, sizeof(err)));
 
   ASSERT_INT_EQ(0, st_kb_put_entity(kb, "0123", "t/a", "{\"a\":1}",
                                     "2023-01-01 00:00:00.000000", err,
                                     sizeof(err)));
-  ASSERT_INT_EQ(1, st_kb_lookup(kb, ST_KB_ENTITIES, "0123", &data, &len,
-                                &ts, err, sizeof(err)));
+  ASSERT_INT_EQ(1, st_kb_lookup(kb, ST_KB_ENTITIES, "0123", &type, &data,
+                                &len, &ts, err, sizeof(err)));
+  ASSERT_STR_EQ("t/a", type);
   ASSERT_STR_EQ("{\"a\":1}", data);
   ASSERT_INT_EQ(7, len);
   ASSERT_STR_EQ("2023-01-01 00:00:00.000000", ts);
@@ -169,11 +170,11 @@ TEST(kb_put_get_and_update) {
   ASSERT_INT_EQ(SQLITE_OK, sqlite3_exec(st_kb_db(kb),
       "UPDATE entities SET blob = x'00ff' WHERE id = '0123'", NULL, NULL,
       NULL));
-  ASSERT_INT_EQ(0, st_kb_put_entity(kb, "0123", "t/b", NULL,
+  ASSERT_INT_EQ(0, st_kb_put_entity(kb, "0123", "t/a", NULL,
                                     "2024-01-01 00:00:00.000000", err,
                                     sizeof(err)));
   ASSERT_INT_EQ(0, st_kb_get_entity(kb, "0123", &row, err, sizeof(err)));
-  ASSERT_STR_EQ("t/b", row.type);
+  ASSERT_STR_EQ("t/a", row.type);
   ASSERT(row.data == NULL);
   ASSERT_STR_EQ("2024-01-01 00:00:00.000000", row.ts);
   st_kb_row_cleanup(&row);
@@ -192,6 +193,47 @@ TEST(kb_put_get_and_update) {
   ASSERT_STR_EQ("0123", row.src);
   ASSERT_STR_EQ("4567", row.dst);
   ASSERT_STR_EQ("{}", row.data);
+  st_kb_row_cleanup(&row);
+  st_kb_close(&kb);
+}
+
+
+/* Two keys of different types can have the same id, so the row that
+ * exists keeps its type and values. */
+TEST(kb_put_keeps_type) {
+  struct st_kb *kb = NULL;
+  struct st_kb_row row;
+  char err[ST_ERRLEN];
+
+  ASSERT_INT_EQ(0, st_kb_open(&kb, ":memory:", 0, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_put_entity(kb, "0123", "vk.com/person",
+                                    "{\"a\":1}", "2023-01-01 00:00:00",
+                                    err, sizeof(err)));
+  ASSERT_INT_EQ(ST_EINVAL, st_kb_put_entity(kb, "0123", "g/query",
+                                            "{\"q\":1}",
+                                            "2024-01-01 00:00:00", err,
+                                            sizeof(err)));
+  ASSERT(strstr(err, "0123") != NULL);
+  ASSERT(strstr(err, "'vk.com/person'") != NULL);
+  ASSERT(strstr(err, "'g/query'") != NULL);
+  ASSERT_INT_EQ(0, st_kb_get_entity(kb, "0123", &row, err, sizeof(err)));
+  ASSERT_STR_EQ("vk.com/person", row.type);
+  ASSERT_STR_EQ("{\"a\":1}", row.data);
+  ASSERT_STR_EQ("2023-01-01 00:00:00", row.ts);
+  st_kb_row_cleanup(&row);
+
+  ASSERT_INT_EQ(0, st_kb_put_relationship(kb, "r1", "t/friend", "0123",
+                                          "4567", NULL, "2023-01-01 00:00:00",
+                                          err, sizeof(err)));
+  ASSERT_INT_EQ(ST_EINVAL, st_kb_put_relationship(kb, "r1", "t/other",
+                                                  "0123", "4567", "{}",
+                                                  "2024-01-01 00:00:00",
+                                                  err, sizeof(err)));
+  ASSERT(strstr(err, "'t/friend'") != NULL);
+  ASSERT_INT_EQ(0, st_kb_get_relationship(kb, "r1", &row, err,
+                                          sizeof(err)));
+  ASSERT_STR_EQ("t/friend", row.type);
+  ASSERT(row.data == NULL);
   st_kb_row_cleanup(&row);
   st_kb_close(&kb);
 }
@@ -227,11 +269,11 @@ TEST(kb_savepoint_rollback_undoes) {
   ASSERT_INT_EQ(0, st_kb_counts(kb, &ne, &nr, err, sizeof(err)));
   ASSERT_INT_EQ(2, ne);  /* NIL and "kept" */
   ASSERT_INT_EQ(1, st_kb_lookup(kb, ST_KB_ENTITIES, "kept", NULL, NULL,
-                                NULL, err, sizeof(err)));
+                                NULL, NULL, err, sizeof(err)));
   ASSERT_INT_EQ(0, st_kb_lookup(kb, ST_KB_ENTITIES, "undone", NULL, NULL,
-                                NULL, err, sizeof(err)));
+                                NULL, NULL, err, sizeof(err)));
   ASSERT_INT_EQ(0, st_kb_lookup(kb, ST_KB_ENTITIES, "inner", NULL, NULL,
-                                NULL, err, sizeof(err)));
+                                NULL, NULL, err, sizeof(err)));
   st_kb_close(&kb);
 }
 
@@ -331,6 +373,7 @@ int main(void) {
   RUN(kb_open_writes_nil_rows);
   RUN(kb_readonly_missing_file_fails);
   RUN(kb_put_get_and_update);
+  RUN(kb_put_keeps_type);
   RUN(kb_savepoint_rollback_undoes);
   RUN(kb_observe_one_row_per_flow);
   RUN(kb_meta_survives_reopen);

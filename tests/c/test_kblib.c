@@ -277,7 +277,7 @@ TEST(kblib_invalid_arguments_name_field) {
                 "kb.upsert{ type = 't', key = 'k', src = kb.id('x') }");
   ASSERT_RAISES("unknown field 'keys'",
                 "kb.upsert{ type = 't', keys = 'k' }");
-  ASSERT_RAISES("field 'ts' must have the form",
+  ASSERT_RAISES("field 'ts' must be a valid time",
                 "kb.upsert{ type = 't', key = 'k', ts = 'yesterday' }");
   ASSERT_RAISES("field 'merge' must be a function",
                 "kb.upsert{ type = 't', key = 'k', merge = 1 }");
@@ -404,6 +404,191 @@ TEST(kblib_stored_non_object_replaced) {
 }
 
 
+TEST(kblib_type_conflict_raises) {
+  /* A Google query and a vk.com person whose keys are both "9985478"
+   * have the same id. */
+  ASSERT_RUNS(
+    "local person = kb.upsert{ type = 'vk.com/person', key = '9985478',\n"
+    "  data = { name = 'Ann' } }\n"
+    "local friend = kb.upsert{ type = 'vk.com/person', key = '1' }\n"
+    "kb.upsert{ type = 'vk.com/friend', src = person, dst = friend }\n"
+    "local ok, err = pcall(kb.upsert, { type = 'google.com/search_query',\n"
+    "  key = '9985478', data = { q = '9985478' } })\n"
+    "assert(not ok, 'a different type must raise')\n"
+    "assert(err:find('18231c324ffb9446a1e68c6d9e9570d8', 1, true), err)\n"
+    "assert(err:find(\"'vk.com/person'\", 1, true), err)\n"
+    "assert(err:find(\"'google.com/search_query'\", 1, true), err)\n"
+    "assert(err:find(\"key '9985478'\", 1, true), err)\n"
+    "local ok2, err2 = pcall(kb.upsert, { type = 'vk.com/follower',\n"
+    "  src = person, dst = friend })\n"
+    "assert(not ok2, 'a relationship keeps its type too')\n"
+    "assert(err2:find(\"'vk.com/friend'\", 1, true), err2)\n"
+    "assert(err2:find(\"'vk.com/follower'\", 1, true), err2)\n"
+    "assert(err2:find(kb.pair_id(person, friend), 1, true), err2)\n"
+    "assert(err2:find(person, 1, true), err2)\n");
+  ASSERT_SQL("vk.com/person|{\"name\":\"Ann\"}",
+             "SELECT type || '|' || data FROM entities WHERE id = "
+             "'18231c324ffb9446a1e68c6d9e9570d8'");
+  ASSERT_SQL("vk.com/friend", "SELECT type FROM relationships WHERE "
+                              "type <> 'null'");
+}
+
+
+TEST(kblib_type_nul_and_null_rejected) {
+  ASSERT_RAISES("field 'type' must not contain a NUL byte",
+                "kb.upsert{ type = 't\\0x', key = 'k' }");
+  ASSERT_RAISES("field 'type' must not be 'null'",
+                "kb.upsert{ type = 'null', key = 'k' }");
+  ASSERT_RAISES("field 'type' must not be 'null'",
+                "kb.upsert{ type = 'null', src = kb.id('a'),\n"
+                "  dst = kb.id('b') }");
+  ASSERT_SQL("1", "SELECT count(*) FROM entities");
+  ASSERT_SQL("1", "SELECT count(*) FROM relationships");
+}
+
+
+/* kb.db stores valid UTF-8 only: each invalid sequence in data becomes one
+ * U+FFFD, as Python's bytes.decode("utf-8", "replace") does. */
+TEST(kblib_invalid_utf8_replaced) {
+  static const struct {
+    const char *lua;       /* a Lua string literal */
+    const char *expected;  /* the JSON text of data = { s = ... } */
+  } cases[] = {
+    { "'caf\\xE9'", "{\"s\":\"caf\xEF\xBF\xBD\"}" },
+    { "'\\xC0\\xAF'", "{\"s\":\"\xEF\xBF\xBD\xEF\xBF\xBD\"}" },
+    { "'\\xED\\xA0\\x80'",
+      "{\"s\":\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"}" },
+    { "'\\xE2\\x82'", "{\"s\":\"\xEF\xBF\xBD\"}" },
+    { "'\\xE2\\x82x'", "{\"s\":\"\xEF\xBF\xBDx\"}" },
+    { "'\\xF4\\x90\\x80\\x80'",
+      "{\"s\":\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"}" },
+    { "'\\xF1\\x80\\x80'", "{\"s\":\"\xEF\xBF\xBD\"}" },
+    { "'\\xE0\\x80\\x80'",
+      "{\"s\":\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"}" },
+    { "'\\xFF!'", "{\"s\":\"\xEF\xBF\xBD!\"}" },
+    { "'\\xF0\\x9F\\x98\\x80 \\xC3\\xA9 \\xE2\\x82\\xAC'",
+      "{\"s\":\"\xF0\x9F\x98\x80 \xC3\xA9 \xE2\x82\xAC\"}" },
+  };
+  char chunk[256];
+
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    snprintf(chunk, sizeof(chunk),
+             "kb.upsert{ type = 't', key = 'k', data = { s = %s } }",
+             cases[i].lua);
+    ASSERT_RUNS(chunk);
+    ASSERT_SQL(cases[i].expected, "SELECT data FROM entities WHERE "
+                                  "type = 't'");
+    ASSERT_RUNS("kb.upsert{ type = 't', key = 'k',\n"
+                "  merge = function() return {} end, data = {} }");
+  }
+
+  /* Object keys, the type and nested values are cleaned too. The id is
+   * the MD5 of the key's exact bytes. */
+  ASSERT_RUNS(
+    "local id = kb.upsert{ type = 'q\\xE9', key = 'caf\\xE9',\n"
+    "  data = { ['k\\xE9'] = { 'v\\xE9' } } }\n"
+    "assert(id == '961f50f6282239d09e48f812c1ca7276', id)\n");
+  ASSERT_SQL("q\xEF\xBF\xBD|{\"k\xEF\xBF\xBD\":[\"v\xEF\xBF\xBD\"]}",
+             "SELECT type || '|' || data FROM entities WHERE id = "
+             "'961f50f6282239d09e48f812c1ca7276'");
+}
+
+
+/* Writes from an older capture than the row's ts fill only what the row
+ * lacks, and ts stays the newest. */
+TEST(kblib_older_write_fills_only) {
+  ASSERT_RUNS(
+    "local cjson = require 'cjson'\n"
+    "local id = kb.upsert{ type = 't', key = 'k',\n"
+    "  ts = '2024-05-01 00:00:00.000000',\n"
+    "  data = { a = 'new', b = 1, n = cjson.null } }\n"
+    "kb.upsert{ type = 't', key = 'k', ts = '2024-01-01 00:00:00.000000',\n"
+    "  data = { a = 'old', c = 2, n = 3 } }\n"
+    "local row = kb.get(id)\n"
+    "assert(row.ts == '2024-05-01 00:00:00.000000', row.ts)\n"
+    "assert(row.data.a == 'new', row.data.a)\n"
+    "assert(row.data.b == 1)\n"
+    "assert(row.data.c == 2, 'an older write fills a missing key')\n"
+    "assert(row.data.n == 3, 'an older value fills a null')\n"
+    "local seen\n"
+    "kb.upsert{ type = 't', key = 'k', ts = '2023-01-01 00:00:00',\n"
+    "  data = { a = 'oldest' },\n"
+    "  merge = function(old, new) seen = { old = old, new = new }\n"
+    "    return new end }\n"
+    "assert(seen.old.a == 'oldest', 'old is the older write')\n"
+    "assert(seen.new.a == 'new', 'new is the stored, newer row')\n"
+    "kb.upsert{ type = 't', key = 'k', ts = '2024-06-01 00:00:00.000000',\n"
+    "  data = { a = 'newest' } }\n"
+    "row = kb.get(id)\n"
+    "assert(row.data.a == 'newest')\n"
+    "assert(row.ts == '2024-06-01 00:00:00.000000')\n");
+}
+
+
+TEST(kblib_ts_must_be_valid) {
+  static const char *const invalid[] = {
+    "9999-99-99 99:99:99", "garbage", "2024-01-01T00:00:16Z",
+    "2023-02-29 00:00:00", "2024-04-31 00:00:00", "2024-00-10 00:00:00",
+    "2024-13-01 00:00:00", "2024-01-00 00:00:00", "2024-01-01 24:00:00",
+    "2024-01-01 00:60:00", "2024-01-01 00:00:60", "2024-01-01 00:00:00.",
+    "2024-01-01 00:00:00.1234567", "2024-01-01 00:00:00 ", "",
+    "1700000000",
+  };
+  static const char *const valid[] = {
+    "2024-02-29 23:59:59.999999", "2000-02-29 00:00:00",
+    "2023-12-31 23:59:59.5", "1970-01-01 00:00:00.000000",
+  };
+  char chunk[256], pattern[128];
+
+  for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+    snprintf(chunk, sizeof(chunk),
+             "kb.upsert{ type = 't', key = 'k', ts = '%s' }", invalid[i]);
+    snprintf(pattern, sizeof(pattern), "field 'ts' must be a valid time "
+             "'YYYY-MM-DD HH:MM:SS[.ffffff]', got '%s'", invalid[i]);
+    ASSERT_RAISES(pattern, chunk);
+  }
+  for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+    snprintf(chunk, sizeof(chunk),
+             "kb.upsert{ type = 't', key = 'k', ts = '%s' }", valid[i]);
+    ASSERT_RUNS(chunk);
+  }
+  ASSERT_RAISES("field 'ts' must be a string, got number",
+                "kb.upsert{ type = 't', key = 'k', ts = 1700000000 }");
+}
+
+
+/* A stored ts that is not a valid time (written by another tool) is older
+ * than any write, so it cannot pin the row's ts. */
+TEST(kblib_invalid_stored_ts_replaced) {
+  ASSERT_INT_EQ(SQLITE_OK, sqlite3_exec(st_kb_db(kb),
+      "INSERT INTO entities (id, type, data, ts) VALUES "
+      "('8ce4b16b22b58894aa86c421e8759df3', 't', '{\"a\":1}', 'garbage')",
+      NULL, NULL, NULL));
+  ASSERT_RUNS("kb.upsert{ type = 't', key = 'k', data = { a = 2 },\n"
+              "  ts = '2023-01-01 00:00:00.000000' }");
+  ASSERT_SQL("{\"a\":2}|2023-01-01 00:00:00.000000",
+             "SELECT data || '|' || ts FROM entities WHERE type = 't'");
+}
+
+
+/* Python's json.dumps writes NaN and Infinity. Such stored values read
+ * back as null, so later upserts of the row still work. */
+TEST(kblib_stored_nan_becomes_null) {
+  ASSERT_INT_EQ(SQLITE_OK, sqlite3_exec(st_kb_db(kb),
+      "INSERT INTO entities (id, type, data, ts) VALUES "
+      "('8ce4b16b22b58894aa86c421e8759df3', 't', "
+      "'{\"score\": NaN, \"list\": [1, Infinity, {\"x\": -Infinity}], "
+      "\"keep\": 1}', '2020-01-01 00:00:00.000000')", NULL, NULL, NULL));
+  ASSERT_RUNS("kb.upsert{ type = 't', key = 'k', data = { a = 1 } }");
+  ASSERT_SQL("{\"a\":1,\"keep\":1,\"list\":[1,null,{\"x\":null}],"
+             "\"score\":null}",
+             "SELECT data FROM entities WHERE type = 't'");
+  /* A non-finite number that the extractor writes still raises. */
+  ASSERT_RAISES("field 'data.score' is not a finite number",
+                "kb.upsert{ type = 't', key = 'k', data = { score = 0/0 } }");
+}
+
+
 /* An allocator that refuses to go beyond a cap, as the pipeline's state
  * does. */
 static size_t used, cap;
@@ -451,6 +636,53 @@ TEST(kblib_memory_cap_raises) {
 }
 
 
+/* Returns the bytes the capped state holds after a full collection. */
+static size_t used_after_gc(lua_State *capped) {
+  lua_gc(capped, LUA_GCCOLLECT);
+  lua_gc(capped, LUA_GCCOLLECT);
+  return used;
+}
+
+
+/* The encoder's buffers come from the state's allocator, whose cap all
+ * extractors share, so a large upsert must not keep them large. */
+TEST(kblib_large_buffer_released) {
+  lua_State *capped;
+  size_t baseline;
+
+  used = 0;
+  cap = 8 * 1024 * 1024;
+  capped = lua_newstate(capped_alloc, NULL);
+  luaL_openlibs(capped);
+  ASSERT_INT_EQ(0, st_kblib_push(capped, kb));
+  lua_setglobal(capped, "kb");
+  ASSERT(luaL_dostring(capped, "kb.upsert{ type = 't', key = 'small', "
+                               "data = { s = 'x' } }") == LUA_OK);
+  baseline = used_after_gc(capped);
+
+  /* A successful upsert of 1.5 MiB. */
+  ASSERT(luaL_dostring(capped,
+    "kb.upsert{ type = 't', key = 'big',\n"
+    "  data = { s = string.rep('x', 1536 * 1024) } }") == LUA_OK);
+  ASSERT(used_after_gc(capped) < baseline + 128 * 1024);
+
+  /* One that fails after encoding 1.5 MiB. */
+  ASSERT(luaL_dostring(capped,
+    "kb.upsert{ type = 't', key = 'big2',\n"
+    "  data = { a = string.rep('x', 1536 * 1024), z = print } }")
+    != LUA_OK);
+  lua_settop(capped, 0);
+  ASSERT(used_after_gc(capped) < baseline + 128 * 1024);
+
+  /* The memory is there for the next extractor: string.rep needs twice
+   * the 3.5 MiB, which fits the cap only without a 2 MiB buffer kept. */
+  ASSERT(luaL_dostring(capped, "local s = string.rep('y', 3584 * 1024)\n"
+                               "assert(#s > 0)") == LUA_OK);
+  lua_close(capped);
+  ASSERT_INT_EQ(0, used);
+}
+
+
 #define RUN_FRESH(name)                                                 \
   do {                                                                  \
     if (setup() != 0) {                                                 \
@@ -478,5 +710,13 @@ int main(void) {
   RUN_FRESH(kblib_core_module_without_db);
   RUN_FRESH(kblib_stored_non_object_replaced);
   RUN_FRESH(kblib_memory_cap_raises);
+  RUN_FRESH(kblib_type_conflict_raises);
+  RUN_FRESH(kblib_type_nul_and_null_rejected);
+  RUN_FRESH(kblib_invalid_utf8_replaced);
+  RUN_FRESH(kblib_older_write_fills_only);
+  RUN_FRESH(kblib_ts_must_be_valid);
+  RUN_FRESH(kblib_invalid_stored_ts_replaced);
+  RUN_FRESH(kblib_stored_nan_becomes_null);
+  RUN_FRESH(kblib_large_buffer_released);
   return TEST_EXIT();
 }

@@ -1051,6 +1051,137 @@ TEST(pipeline_google_sample_ids) {
 }
 
 
+/* Runs sql on the probe at path, or returns -1 with the error printed. */
+static int probe_exec(const char *path, const char *sql) {
+  sqlite3 *db = NULL;
+  char *msg = NULL;
+  int rc = -1;
+
+  if (sqlite3_open(path, &db) == SQLITE_OK &&
+      sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+    rc = 0;
+  else
+    fprintf(stderr, "%s: %s\n", path, msg ? msg : sqlite3_errmsg(db));
+  sqlite3_free(msg);
+  sqlite3_close(db);
+  return rc;
+}
+
+
+/* A flow without a valid capture time takes its request's, then its
+ * response's, then a fixed time. A flow without a flow_id is observed
+ * under its rowid. Two runs give the same rows. */
+TEST(pipeline_flow_ts_fallback) {
+  static const char extractor[] =
+    "return {\n"
+    "  name = 'pages',\n"
+    "  extract = function(flow, kb)\n"
+    "    local n = flow.request.url:match('(%d+)$')\n"
+    "    kb.upsert{ type = 'test/page', key = 'page' .. n }\n"
+    "  end,\n"
+    "}\n";
+  struct st_pipeline_options o;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN], *first_dump, *second_dump, *ts;
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 4));
+  /* Other tools' files may lack the NOT NULL on flow_id. */
+  ASSERT_INT_EQ(0, probe_exec(path_in("probe.db"),
+    "CREATE TABLE copy AS SELECT * FROM flows ORDER BY rowid;"
+    "DROP TABLE flows;"
+    "ALTER TABLE copy RENAME TO flows;"
+    "UPDATE flows SET flow_capture_timestamp = NULL, "
+    "  flow_request_timestamp_start = '2022-06-01 10:00:00.000000' "
+    "  WHERE rowid = 1;"
+    "UPDATE flows SET flow_capture_timestamp = 'garbage', "
+    "  flow_request_timestamp_start = 1700000000, "
+    "  flow_response_timestamp_start = '2022-07-01 00:00:00.5' "
+    "  WHERE rowid = 2;"
+    "UPDATE flows SET flow_capture_timestamp = '2024-01-01T00:00:16Z', "
+    "  flow_request_timestamp_start = '9999-99-99 99:99:99', "
+    "  flow_response_timestamp_start = NULL WHERE rowid = 3;"
+    "UPDATE flows SET flow_id = NULL WHERE rowid IN (1, 2);"));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/pages.lua"), extractor));
+  default_options(&o);
+  o.probe_readonly = 1;
+
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  st_pipeline_free(&p);
+  first_dump = kb_dump();
+  ASSERT(first_dump != NULL);
+
+  ts = kb_query_text("SELECT group_concat(ts, '|') FROM (SELECT ts FROM "
+                     "entities WHERE type = 'test/page' ORDER BY rowid)");
+  {
+    char expected[256], fourth[ST_TIME_LEN];
+
+    st_time_format(1672531200LL * 1000000 + 4000000, fourth);
+    snprintf(expected, sizeof(expected), "2022-06-01 10:00:00.000000|"
+             "2022-07-01 00:00:00.5|%s|%s", ST_KB_UNKNOWN_TS, fourth);
+    ASSERT_STR_EQ(expected, ts);
+  }
+  free(ts);
+  ASSERT_INT_EQ(4, kb_query_int("SELECT count(DISTINCT flow_id) FROM "
+                                "observations"));
+  ASSERT_INT_EQ(2, kb_query_int("SELECT count(*) FROM observations WHERE "
+                                "flow_id IN ('rowid:1', 'rowid:2')"));
+
+  /* A second extraction into a new kb.db writes the same rows. */
+  ASSERT_INT_EQ(0, unlink(path_in("kb.db")));
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  st_pipeline_free(&p);
+  second_dump = kb_dump();
+  ASSERT(second_dump != NULL);
+  ASSERT_STR_EQ(first_dump, second_dump);
+  free(first_dump);
+  free(second_dump);
+}
+
+
+/* An upsert that would change a row's type fails the flow, and the
+ * extractor's other writes for that flow are rolled back. */
+TEST(pipeline_type_conflict_rolls_back) {
+  static const char extractor[] =
+    "return {\n"
+    "  name = 'clash',\n"
+    "  extract = function(flow, kb)\n"
+    "    local n = tonumber(flow.request.url:match('(%d+)$'))\n"
+    "    kb.upsert{ type = 'test/page', key = 'page' .. n }\n"
+    "    kb.upsert{ type = n == 2 and 'test/query' or 'test/person',\n"
+    "               key = '9985478', data = { n = n } }\n"
+    "  end,\n"
+    "}\n";
+  struct st_pipeline_options o;
+  struct st_pipeline_stats stats;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN], *row;
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 3));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/clash.lua"), extractor));
+  default_options(&o);
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+  ASSERT_INT_EQ(1, stats.extractors[0].errors);
+  ASSERT(strstr(stats.extractors[0].last_error, "'test/person'") != NULL);
+  ASSERT(strstr(stats.extractors[0].last_error, "'test/query'") != NULL);
+  st_pipeline_stats_cleanup(&stats);
+  st_pipeline_free(&p);
+
+  ASSERT_INT_EQ(0, entity_exists("page2"));
+  ASSERT_INT_EQ(1, entity_exists("page3"));
+  row = kb_query_text("SELECT type || '|' || data FROM entities WHERE id = "
+                      "'18231c324ffb9446a1e68c6d9e9570d8'");
+  ASSERT_STR_EQ("test/person|{\"n\":3}", row);
+  free(row);
+}
+
+
 int main(void) {
   st_log_level = ST_LOG_ERROR;  /* the cases provoke warnings on purpose */
   if (mkdtemp(tmpdir) == NULL) {
@@ -1072,6 +1203,8 @@ int main(void) {
   RUN(pipeline_reload_reruns_edited_file);
   RUN(pipeline_thread_runs_cycles);
   RUN(pipeline_google_sample_ids);
+  RUN(pipeline_flow_ts_fallback);
+  RUN(pipeline_type_conflict_rolls_back);
 
   {
     char cmd[512];
