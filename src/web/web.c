@@ -342,16 +342,22 @@ static void serve(struct conn *c) {
     req.header_values[i] = c->fields.data + c->value_offsets[i];
   }
 
+  /* A request that is not served closes its connection, so that a
+   * rejected client keeps no connection slot. */
   copy = st_strdup(req.target);
   if (copy == NULL) {
     st__response_error(&resp, 500, "Internal server error",
                        "Out of memory.");
+    keep_alive = 0;
   } else if (split_target(copy, &req) != 0) {
     st__response_error(&resp, 400, "Bad request",
                        "The request target must be a path such as "
                        "/flows, with valid percent escapes.");
+    keep_alive = 0;
   } else if (st__guard_request(&web->hosts, &req, &resp) == 0) {
     st__app_handle(web->app, &req, &resp);
+  } else {
+    keep_alive = 0;
   }
   if (resp.status == 0)
     st__response_error(&resp, 500, "Internal server error",
