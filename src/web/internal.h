@@ -18,6 +18,8 @@
 #define ST_WEB_HEADERS_MAX 64              /* header fields per request */
 #define ST_WEB_HEADER_BYTES_MAX (32 * 1024)
 #define ST_WEB_BODY_MAX (1024 * 1024)      /* bytes of a request body */
+/* Open connections. A new one past this closes the connection idle the
+ * longest, or else the one with the oldest incomplete request. */
 #define ST_WEB_CONNECTIONS_MAX 64
 #define ST_WEB_HEADER_TIMEOUT_MS 10000     /* to receive a whole request */
 #define ST_WEB_IDLE_TIMEOUT_MS 60000       /* keep-alive between requests */
