@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/internal.h"
 #include "pipeline/pipeline.h"
 #include "util/err.h"
 #include "util/time.h"
@@ -97,6 +98,11 @@ static int cmd_extract(struct st_cli_args *args) {
   probe = st_cli_get(args, "probe") ? st_cli_get(args, "probe")
                                     : cfg.probe_path;
   kb = st_cli_get(args, "kb") ? st_cli_get(args, "kb") : cfg.kb_path;
+  rc = st__cli_check_files(args, probe, kb);
+  if (rc != ST_EXIT_OK) {
+    st_config_cleanup(&cfg);
+    return rc;
+  }
 
   /* Checked here so that the message names the option; the store would
    * refuse the file anyway, and never creates one. */
@@ -170,6 +176,7 @@ const struct st_cli_command st_cli_cmd_extract = {
   "exit status:\n"
   "  0  every extractor loaded and none raised on any flow\n"
   "  1  an extractor failed to load or raised on a flow (the others still\n"
-  "     ran over every flow), or a database could not be used\n"
+  "     ran over every flow), or a database could not be used: damaged,\n"
+  "     locked, a folder, or a probe file without a flows table\n"
   "  2  invalid option or configuration\n",
 };
