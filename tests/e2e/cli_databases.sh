@@ -4,7 +4,8 @@
 # by another program, a folder, and a probe.db without a flows table.
 # Each stops the command with exit status 1 and one line that names the
 # file's full path and what to do. The file is never changed, and nothing
-# is created beside it.
+# is created beside it. `extract FILE.db` (a database where extractors
+# are expected) is a usage error that suggests --probe.
 set -u
 bin=$(realpath "${1:?usage: cli_databases.sh BINARY}")
 tmp=$(mktemp -d)
@@ -179,6 +180,23 @@ $(diff <(printf '%s\n' "$before") <(printf '%s\n' "$after"))"
 out=$(timeout 10 "$bin" repl $c --probe good-probe.db --kb missing-kb.db \
       -e 'probe:sql("SELECT count(*) AS n FROM flows")[1].n' 2>&1)
 [ "$out" = 0 ] || fail "repl on valid files: $out"
+
+# extract FILE.db: the database given where extractors are expected.
+out=$(timeout 10 "$bin" extract $c good-probe.db 2>&1)
+rc=$?
+[ "$rc" -eq 2 ] || fail "extract good-probe.db: exit status $rc, expected 2"
+printf '%s' "$out" | grep -qF -- "--probe good-probe.db" ||
+  fail "extract good-probe.db: no --probe suggestion: $out"
+[ "$(printf '%s\n' "$out" | grep -c .)" -eq 1 ] ||
+  fail "extract good-probe.db: expected one line: $out"
+out=$(timeout 10 "$bin" extract $c bad/random.db 2>&1)
+[ "$?" -eq 2 ] || fail "extract bad/random.db: exit status not 2: $out"
+# An SQLite file is recognized by its header whatever its name.
+cp good-probe.db flows.data
+out=$(timeout 10 "$bin" extract $c flows.data 2>&1)
+[ "$?" -eq 2 ] || fail "extract flows.data: exit status not 2: $out"
+printf '%s' "$out" | grep -qF -- "--probe flows.data" ||
+  fail "extract flows.data: no --probe suggestion: $out"
 
 [ "$failures" -eq 0 ] || exit 1
 echo "ok"
