@@ -144,6 +144,7 @@ for case in "random:is not an SQLite database" \
   expect_stop "$what" "$f" repl $c --probe "$f" -e 1
   expect_stop "$what" "$f" inspect $c "$f"
   expect_stop "$what" "$f" sample $c --probe "$f" out.db
+  expect_stop "$what" "$f" capture $c --for 1s --probe "$f" out.db
   expect_stop "$what" "$f" lua $c --probe "$f" script.lua
   expect_stop "$what" "$f" dashboard $c --probe "$f"
   use_data_dir "$f" probe
@@ -155,7 +156,7 @@ for case in "random:is not an SQLite database" \
     printf '%s' "$out" | grep -qE -- "$tmp/data/probe.db.*$what" ||
       fail "run with a $name probe.db: wrong message: $out"
   fi
-  [ -e out.db ] && fail "sample wrote out.db from $f"
+  [ -e out.db ] && fail "sample or capture wrote out.db from $f"
 
   # As the knowledge base: a kb.db needs no flows table.
   rm -rf data
