@@ -38,6 +38,12 @@
   "Cross-Origin-Resource-Policy: same-origin\r\n"                          \
   "Cache-Control: no-store\r\n"
 
+/* Connections the kernel queues before accept(). Past it, new clients
+ * wait for retransmits and arrive late and out of order, behind a flood
+ * that the connection limit would otherwise close first. Linux caps it at
+ * net.core.somaxconn. */
+#define LISTEN_BACKLOG 511
+
 struct conn;
 
 struct st_web {
@@ -746,7 +752,8 @@ int st_web_start(struct st_web **out, const struct st_web_options *opts,
   web->listener.data = web;
   rc = uv_tcp_bind(&web->listener, (struct sockaddr *)&addr, 0);
   if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&web->listener, 128, on_connection);
+    rc = uv_listen((uv_stream_t *)&web->listener, LISTEN_BACKLOG,
+                   on_connection);
   if (rc != 0) {
     st_seterr(err, errlen, rc, "dashboard cannot listen on %s: %s",
               opts->listen, uv_strerror(rc));

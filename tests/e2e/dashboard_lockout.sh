@@ -28,11 +28,12 @@ kb_schema "$tmp/kb.db"
 start_dashboard --kb "$tmp/kb.db" || exit 1
 
 # holder PORT PHASE_FILE: opens IDLE_COUNT silent sockets, writes "idle"
-# to PHASE_FILE, then opens SLOW_COUNT sockets that each send a request
-# a byte every half second, writes "slow", and keeps everything open until
-# killed or 60 seconds pass.
+# to PHASE_FILE and waits for PHASE_FILE.idle.done. Then it opens
+# SLOW_COUNT sockets that each send a request a byte every half second,
+# writes "slow", and keeps everything open until killed or 60 seconds
+# pass.
 cat > "$tmp/holder.py" <<'PY'
-import socket, sys, time
+import os, socket, sys, time
 
 port, phase_file = int(sys.argv[1]), sys.argv[2]
 IDLE_COUNT, SLOW_COUNT = 200, 200
@@ -50,13 +51,26 @@ def phase(name):
         f.write(name)
 
 
+def wait_done(name):
+    deadline = time.monotonic() + 60
+    while not os.path.exists(phase_file + "." + name + ".done"):
+        if time.monotonic() > deadline:
+            sys.exit("no one marked phase %s as done" % name)
+        time.sleep(0.05)
+
+
 idle = [connect() for _ in range(IDLE_COUNT)]
+# Give the server time to accept every socket, so that none of them
+# arrives after curl's.
+time.sleep(1)
 phase("idle")
+wait_done("idle")
 slow = []
 for _ in range(SLOW_COUNT):
     s = connect()
     s.send(REQUEST[:1])
     slow.append([s, 1])
+time.sleep(1)
 phase("slow")
 deadline = time.monotonic() + 60
 while time.monotonic() < deadline:
@@ -94,6 +108,7 @@ wait_phase() {
 }
 
 wait_phase idle && for i in 1 2 3; do fetch "with 200 silent sockets ($i)"; done
+touch "$tmp/phase.idle.done"
 wait_phase slow && for i in 1 2 3; do fetch "with 200 slow requests ($i)"; done
 kill "$holder_pid" 2>/dev/null
 wait "$holder_pid" 2>/dev/null
