@@ -112,6 +112,9 @@ static int cmd_capture(struct st_cli_args *args) {
     goto out;
   probe = st_cli_get(args, "probe") ? st_cli_get(args, "probe")
                                     : cfg.probe_path;
+  rc = st__cli_check_files(args, probe, NULL);
+  if (rc != ST_EXIT_OK)
+    goto out;
   rc = ST_EXIT_FAIL;
 
   /* The first copy matches nothing (rowid > INT64_MAX, captured after

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/internal.h"
 #include "tls/ca.h"
 #include "util/alloc.h"
 #include "util/err.h"
@@ -86,6 +87,11 @@ static int cmd_dashboard(struct st_cli_args *args) {
   opts.probe_path = st_cli_get(args, "probe");
   if (opts.probe_path == NULL)
     opts.probe_path = cfg.probe_path;
+  if (st__cli_check_files(args, opts.probe_path, opts.kb_path) !=
+      ST_EXIT_OK) {
+    st_config_cleanup(&cfg);
+    return ST_EXIT_FAIL;
+  }
   ca_pem = read_ca_cert(cfg.data_dir, &ca_len);
   opts.ca_pem = ca_pem;
   opts.ca_pem_len = ca_len;

@@ -6,8 +6,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/internal.h"
 #include "pipeline/pipeline.h"
 #include "util/err.h"
 #include "util/time.h"
@@ -105,6 +107,36 @@ static void catch_interrupts(struct st_pipeline *p) {
 }
 
 
+/* Returns 1 when file looks like a database rather than an extractor: its
+ * name ends in .db, .sqlite or .sqlite3, or it starts with SQLite's
+ * header. */
+static int looks_like_database(const char *file) {
+  static const char *const suffixes[] = { ".db", ".sqlite", ".sqlite3" };
+  char header[16];
+  size_t len = strlen(file);
+  struct stat st;
+  FILE *f;
+  int is_sqlite;
+
+  for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+    size_t n = strlen(suffixes[i]);
+
+    if (len > n && strcmp(file + len - n, suffixes[i]) == 0)
+      return 1;
+  }
+  /* Only regular files are opened: reading a FIFO could block. */
+  if (stat(file, &st) != 0 || !S_ISREG(st.st_mode))
+    return 0;
+  f = fopen(file, "rb");
+  if (f == NULL)
+    return 0;
+  is_sqlite = fread(header, 1, sizeof(header), f) == sizeof(header) &&
+              memcmp(header, "SQLite format 3", sizeof(header)) == 0;
+  fclose(f);
+  return is_sqlite;
+}
+
+
 static int cmd_extract(struct st_cli_args *args) {
   struct st_pipeline_options opts;
   struct st_pipeline_stats stats;
@@ -117,6 +149,15 @@ static int cmd_extract(struct st_cli_args *args) {
   size_t failures;
   int rc;
 
+  /* "extract FILE.db" is a common slip for "extract --probe FILE.db". */
+  for (size_t i = 0; i < args->positional_count; i++) {
+    if (looks_like_database(args->positional[i]))
+      return st_cli_usage_error(args, "'%s' looks like a database, not "
+                                "an extractor; to read its flows, give "
+                                "--probe %s", args->positional[i],
+                                args->positional[i]);
+  }
+
   rc = st_cli_load_config(args, &cfg);
   if (rc != ST_EXIT_OK) {
     st_config_cleanup(&cfg);
@@ -125,6 +166,11 @@ static int cmd_extract(struct st_cli_args *args) {
   probe = st_cli_get(args, "probe") ? st_cli_get(args, "probe")
                                     : cfg.probe_path;
   kb = st_cli_get(args, "kb") ? st_cli_get(args, "kb") : cfg.kb_path;
+  rc = st__cli_check_files(args, probe, kb);
+  if (rc != ST_EXIT_OK) {
+    st_config_cleanup(&cfg);
+    return rc;
+  }
 
   /* Checked here so that the message names the option; the store would
    * refuse the file anyway, and never creates one. */
@@ -202,8 +248,10 @@ const struct st_cli_command st_cli_cmd_extract = {
   "exit status:\n"
   "  0  every extractor loaded and none raised on any flow\n"
   "  1  an extractor failed to load or raised on a flow (the others still\n"
-  "     ran over every flow), or a database could not be used\n"
-  "  2  invalid option or configuration\n"
+  "     ran over every flow), or a database could not be used: damaged,\n"
+  "     locked, a folder, or a probe file without a flows table\n"
+  "  2  invalid option or configuration, or a database (FILE.db) given\n"
+  "     where extractors are expected: use --probe FILE.db\n"
   "  130  interrupted by Ctrl-C or SIGTERM after the flow in progress; what\n"
   "     the extractors wrote from the flows before it is saved\n",
 };

@@ -24,6 +24,9 @@ static int cmd_inspect(struct st_cli_args *args) {
     return st_cli_usage_error(args, "give at most one FILE");
   rc = st_cli_load_config(args, &cfg);
   if (rc == ST_EXIT_OK)
+    rc = st__cli_check_files(args, file != NULL ? file : cfg.probe_path,
+                             NULL);
+  if (rc == ST_EXIT_OK)
     rc = st__cmd_repl_open_env(
         &cfg, file, NULL,
         file != NULL ? "give the path of a probe.db or a sample file"

@@ -43,6 +43,8 @@ static int cmd_lua(struct st_cli_args *args) {
     return st_cli_usage_error(args, "missing SCRIPT.lua");
   rc = st_cli_load_config(args, &cfg);
   if (rc == ST_EXIT_OK)
+    rc = st__cli_check_config_files(args, &cfg);
+  if (rc == ST_EXIT_OK)
     rc = st__cmd_repl_open_env(&cfg, st_cli_get(args, "probe"),
                                st_cli_get(args, "kb"), NULL, "lua", &L);
   st_config_cleanup(&cfg);

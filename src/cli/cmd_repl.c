@@ -60,6 +60,8 @@ static int cmd_repl(struct st_cli_args *args) {
                               args->positional[0]);
   rc = st_cli_load_config(args, &cfg);
   if (rc == ST_EXIT_OK)
+    rc = st__cli_check_config_files(args, &cfg);
+  if (rc == ST_EXIT_OK)
     rc = st__cmd_repl_open_env(&cfg, st_cli_get(args, "probe"),
                                st_cli_get(args, "kb"), NULL, "repl", &L);
   if (rc != ST_EXIT_OK)

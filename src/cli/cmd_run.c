@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "cli/internal.h"
 #include "proxy/service.h"
 #include "util/err.h"
 
@@ -58,6 +59,16 @@ static int run_service(struct st_cli_args *args, int dashboard) {
   if (st_cli_get(args, "no-pipeline") != NULL || !opts.record)
     opts.pipeline = 0;
   opts.dashboard = dashboard;
+
+  /* The files each part opens: the writer and the dashboard probe.db,
+   * the pipeline and the dashboard kb.db. */
+  rc = st__cli_check_files(
+      args, opts.record || opts.dashboard ? cfg.probe_path : NULL,
+      (opts.record && opts.pipeline) || opts.dashboard ? cfg.kb_path : NULL);
+  if (rc != ST_EXIT_OK) {
+    st_config_cleanup(&cfg);
+    return rc;
+  }
 
   rc = st_service_main(&cfg, &opts) == 0 ? ST_EXIT_OK : ST_EXIT_FAIL;
   st_config_cleanup(&cfg);

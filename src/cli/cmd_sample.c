@@ -82,6 +82,9 @@ static int cmd_sample(struct st_cli_args *args) {
     goto out;
   probe = st_cli_get(args, "probe") ? st_cli_get(args, "probe")
                                     : cfg.probe_path;
+  rc = st__cli_check_files(args, probe, NULL);
+  if (rc != ST_EXIT_OK)
+    goto out;
   rc = ST_EXIT_FAIL;
   if (st_sample_file_open(&sample, out, probe,
                           st_cli_get(args, "force") != NULL, err,

@@ -70,39 +70,84 @@ static int origin_allowed(const struct st__hosts *hosts, const char *origin) {
 }
 
 
-/* Returns 1 for a request that a page of another site made the browser
- * send without the user opening the dashboard: an image, a script, a
- * fetch() or a frame. Browsers name the requesting site and the request's
- * purpose in Sec-Fetch-Site, Sec-Fetch-Mode and Sec-Fetch-Dest, and a page
- * cannot change them. Such a request could still run a costly query of
- * the SQL page, even though its response stays unreadable to that page.
- * Following a link, such as the banner's, is a top-level navigation and
- * passes; so do clients that send no Sec-Fetch-Site. */
-static int cross_site_subrequest(const struct st__request *req) {
-  const char *site = st__request_header(req, "sec-fetch-site", NULL);
-  const char *mode = st__request_header(req, "sec-fetch-mode", NULL);
-  const char *dest = st__request_header(req, "sec-fetch-dest", NULL);
+/* The initiator of a request, as the browser reports it. */
+enum requester {
+  REQUESTER_UNKNOWN,      /* no Sec-Fetch-Site and no Origin: curl, scripts */
+  REQUESTER_USER,         /* typed address, bookmark: Sec-Fetch-Site none */
+  REQUESTER_SAME_ORIGIN,  /* a page of this dashboard */
+  REQUESTER_OTHER_SITE,   /* a page of any other origin, or an opaque one */
+};
 
-  if (site == NULL || strcasecmp(site, "same-origin") == 0 ||
-      strcasecmp(site, "none") == 0)
-    return 0;
-  return !(mode != NULL && strcasecmp(mode, "navigate") == 0 &&
-           dest != NULL && strcasecmp(dest, "document") == 0);
+
+/* Classifies the request by Sec-Fetch-Site, which browsers set on every
+ * request and pages cannot change, and by Origin.
+ *
+ * "Origin: null" is the opaque origin. Browsers send it for sandboxed
+ * frames, data: and file: pages and redirects across origins, and
+ * Chromium sends it for a form POST from a page with Referrer-Policy:
+ * no-referrer, which every page here has. It names no site, so it is
+ * trusted only together with Sec-Fetch-Site: same-origin, which the
+ * browser computes from the real initiator and the whole redirect chain.
+ * Any other Origin must name this dashboard, whatever the value of
+ * Sec-Fetch-Site. Without Sec-Fetch-Site (curl, older browsers) Origin decides
+ * alone, and "null" counts as another site. */
+static enum requester classify(const struct st__hosts *hosts,
+                               const struct st__request *req) {
+  const char *site = st__request_header(req, "sec-fetch-site", NULL);
+  int origin_count = 0;
+  const char *origin = st__request_header(req, "origin", &origin_count);
+  int same_origin_site = site != NULL &&
+                         strcasecmp(site, "same-origin") == 0;
+
+  if (origin != NULL) {
+    if (origin_count != 1)
+      return REQUESTER_OTHER_SITE;
+    if (strcmp(origin, "null") == 0) {
+      if (!same_origin_site)
+        return REQUESTER_OTHER_SITE;
+    } else if (!origin_allowed(hosts, origin)) {
+      return REQUESTER_OTHER_SITE;
+    }
+  }
+  if (site == NULL)
+    return origin != NULL ? REQUESTER_SAME_ORIGIN : REQUESTER_UNKNOWN;
+  if (same_origin_site)
+    return REQUESTER_SAME_ORIGIN;
+  if (strcasecmp(site, "none") == 0)
+    return REQUESTER_USER;
+  /* "cross-site" and "same-site": another port on this machine is the
+   * same site but another origin. */
+  return REQUESTER_OTHER_SITE;
 }
 
 
-static int reject_cross_site(struct st__response *resp) {
-  st__response_error(resp, 403, "Forbidden",
-                     "A page of another site asked for this one; open the "
-                     "dashboard directly or follow a link to it instead.");
-  return -1;
+/* Returns 1 when a GET or HEAD that a page of another site made the
+ * browser send may be served. Only following a plain link to a page
+ * passes, such as the banner's link to the home page: a top-level
+ * navigation (Sec-Fetch-Mode navigate, Sec-Fetch-Dest document) with no
+ * query string, outside /api/. Every query the pages run on behalf of a
+ * request comes from its query string, so such a request runs no query
+ * chosen by the other site. Images, scripts, fetch() and frames are
+ * rejected: their responses are unreadable to that site, but the query
+ * would still run before the browser discards the response. */
+static int other_site_get_allowed(const struct st__request *req) {
+  const char *mode = st__request_header(req, "sec-fetch-mode", NULL);
+  const char *dest = st__request_header(req, "sec-fetch-dest", NULL);
+
+  if (mode == NULL || strcasecmp(mode, "navigate") != 0 || dest == NULL ||
+      strcasecmp(dest, "document") != 0)
+    return 0;
+  if (req->query[0] != '\0')
+    return 0;
+  return strncmp(req->path, "/api/", 5) != 0 && strcmp(req->path, "/api") != 0;
 }
 
 
 int st__guard_request(const struct st__hosts *hosts,
                       const struct st__request *req,
                       struct st__response *resp) {
-  const char *host, *origin, *fetch_site;
+  const char *host;
+  enum requester requester;
   int count = 0;
 
   host = st__request_header(req, "host", &count);
@@ -119,8 +164,18 @@ int st__guard_request(const struct st__hosts *hosts,
     return -1;
   }
 
-  if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
-    return cross_site_subrequest(req) ? reject_cross_site(resp) : 0;
+  requester = classify(hosts, req);
+  if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
+    if (requester != REQUESTER_OTHER_SITE || other_site_get_allowed(req))
+      return 0;
+    st__response_error(resp, 403, "Forbidden",
+                       "A page of another site requested %s. The dashboard "
+                       "runs queries only for its own pages: open "
+                       "http://%s/ and use its links and forms, or paste "
+                       "the address into the address bar.", req->path,
+                       hosts->names[0]);
+    return -1;
+  }
   if (strcmp(req->method, "POST") != 0) {
     st__response_error(resp, 405, "Method not allowed",
                        "The dashboard accepts GET, HEAD and POST, not %s.",
@@ -129,24 +184,21 @@ int st__guard_request(const struct st__hosts *hosts,
     return -1;
   }
 
-  /* A POST must prove that one of the dashboard's own pages sent it:
-   * browsers add Origin to every POST, and Sec-Fetch-Site to every
-   * request, and a page elsewhere cannot forge either. A script using
-   * curl adds Origin itself. */
-  origin = st__request_header(req, "origin", &count);
-  if (origin != NULL) {
-    if (count == 1 && origin_allowed(hosts, origin))
-      return 0;
-    st__response_error(resp, 403, "Forbidden",
-                       "Cross-origin request from '%s' rejected.", origin);
-    return -1;
-  }
-  fetch_site = st__request_header(req, "sec-fetch-site", NULL);
-  if (fetch_site != NULL && strcasecmp(fetch_site, "same-origin") == 0)
+  /* A POST must prove that one of the dashboard's own pages sent it.
+   * Browsers add Sec-Fetch-Site to every request and Origin to every
+   * POST. A script using curl adds Origin itself. */
+  if (requester == REQUESTER_SAME_ORIGIN)
     return 0;
-  st__response_error(resp, 403, "Forbidden",
-                     "A POST needs an Origin header naming this dashboard, "
-                     "such as 'Origin: http://%s'.", hosts->names[0]);
+  if (requester == REQUESTER_OTHER_SITE)
+    st__response_error(resp, 403, "Forbidden",
+                       "Cross-origin request rejected: a page of another "
+                       "site sent this POST. Submit the form from "
+                       "http://%s/ instead.", hosts->names[0]);
+  else
+    st__response_error(resp, 403, "Forbidden",
+                       "A POST needs an Origin header naming this "
+                       "dashboard, such as 'Origin: http://%s'.",
+                       hosts->names[0]);
   return -1;
 }
 

@@ -18,6 +18,8 @@
 #define ST_WEB_HEADERS_MAX 64              /* header fields per request */
 #define ST_WEB_HEADER_BYTES_MAX (32 * 1024)
 #define ST_WEB_BODY_MAX (1024 * 1024)      /* bytes of a request body */
+/* Open connections. A new one past this closes the connection idle the
+ * longest, or else the one with the oldest incomplete request. */
 #define ST_WEB_CONNECTIONS_MAX 64
 #define ST_WEB_HEADER_TIMEOUT_MS 10000     /* to receive a whole request */
 #define ST_WEB_IDLE_TIMEOUT_MS 60000       /* keep-alive between requests */
@@ -133,8 +135,11 @@ void st__guard_hosts_init(struct st__hosts *hosts, const char *listen_host,
 
 /* Returns 0 when the request may be served, or fills resp with the
  * rejection (400, 403 or 405) and returns -1. Checks that exactly one Host
- * header names the dashboard, and that methods other than GET and HEAD
- * come from the dashboard's own pages. */
+ * header names the dashboard and that a POST comes from the dashboard's
+ * own pages. A GET or HEAD from a page of another site must be a plain
+ * link to a page: no query string, no /api/, no image, script, fetch()
+ * or frame. Only the request line and headers are read, so the check
+ * runs before any page code or query. */
 int st__guard_request(const struct st__hosts *hosts,
                       const struct st__request *req,
                       struct st__response *resp);

@@ -38,6 +38,12 @@
   "Cross-Origin-Resource-Policy: same-origin\r\n"                          \
   "Cache-Control: no-store\r\n"
 
+/* Connections the kernel queues before accept(). Past it, new clients
+ * wait for retransmits and arrive late and out of order, behind a flood
+ * that the connection limit would otherwise close first. Linux caps it at
+ * net.core.somaxconn. */
+#define LISTEN_BACKLOG 511
+
 struct conn;
 
 struct st_web {
@@ -53,6 +59,9 @@ struct st_web {
   struct conn *conns;   /* open connections, a doubly linked list */
   size_t conn_count;
   uint64_t next_conn_id;
+  uint64_t evictions;          /* connections closed to admit new ones */
+  uint64_t evictions_logged;   /* evictions when the last warning was made */
+  uint64_t eviction_log_ms;    /* st_time_mono_ms() of that warning */
   char read_buffer[65536];
 };
 
@@ -80,7 +89,8 @@ struct conn {
   enum field_state field_state;
   struct st__buffer body;
   int reject_status;    /* a limit crossed: 413, 414 or 431 */
-  uint64_t started_ms;
+  uint64_t started_ms;  /* when the current request began to arrive */
+  uint64_t idle_since_ms;  /* accepted, or the last request completed */
 };
 
 struct write_req {
@@ -342,16 +352,22 @@ static void serve(struct conn *c) {
     req.header_values[i] = c->fields.data + c->value_offsets[i];
   }
 
+  /* A request that is not served closes its connection, so that a
+   * rejected client keeps no connection slot. */
   copy = st_strdup(req.target);
   if (copy == NULL) {
     st__response_error(&resp, 500, "Internal server error",
                        "Out of memory.");
+    keep_alive = 0;
   } else if (split_target(copy, &req) != 0) {
     st__response_error(&resp, 400, "Bad request",
                        "The request target must be a path such as "
                        "/flows, with valid percent escapes.");
+    keep_alive = 0;
   } else if (st__guard_request(&web->hosts, &req, &resp) == 0) {
     st__app_handle(web->app, &req, &resp);
+  } else {
+    keep_alive = 0;
   }
   if (resp.status == 0)
     st__response_error(&resp, 500, "Internal server error",
@@ -370,6 +386,7 @@ static int on_message_complete(http_parser *p) {
   struct conn *c = p->data;
 
   c->in_request = 0;
+  c->idle_since_ms = st_time_mono_ms();
   if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >
       ST_WEB_WRITE_QUEUE_MAX) {
     st_log_warn("web", "conn=%" PRIu64 " peer=%s: closed: more than %d "
@@ -498,6 +515,58 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
 }
 
 
+/* Returns the connection to close so that a new one fits: the one idle
+ * the longest (no request in progress), or else the one whose incomplete
+ * request started first, or NULL when there is none other than newest.
+ * A client that opens many connections and sends nothing, or sends its
+ * requests slowly, thus loses its own connections first and cannot lock
+ * out the others. */
+static struct conn *pick_eviction(struct st_web *web, struct conn *newest) {
+  struct conn *idle = NULL, *slow = NULL;
+
+  for (struct conn *c = web->conns; c != NULL; c = c->next) {
+    if (c == newest || c->closing)
+      continue;
+    if (!c->in_request) {
+      if (idle == NULL || c->idle_since_ms < idle->idle_since_ms)
+        idle = c;
+    } else if (slow == NULL || c->started_ms < slow->started_ms) {
+      slow = c;
+    }
+  }
+  return idle != NULL ? idle : slow;
+}
+
+
+/* Closes a connection to admit a new one past ST_WEB_CONNECTIONS_MAX, or
+ * returns -1 when there is none to close. Under a flood this happens for
+ * every new connection, so the warning is made at most every 10 s, with
+ * the count since the last one. */
+static int evict_for(struct st_web *web, struct conn *newest) {
+  struct conn *victim = pick_eviction(web, newest);
+  uint64_t now = st_time_mono_ms();
+
+  if (victim == NULL)
+    return -1;
+  st_log_debug("web", "conn=%" PRIu64 " peer=%s: closed to admit conn=%"
+               PRIu64 ": %d connections open, %s", victim->id, victim->peer,
+               newest->id, ST_WEB_CONNECTIONS_MAX,
+               victim->in_request ? "its request is the oldest incomplete"
+                                  : "it was idle the longest");
+  web->evictions++;
+  if (web->eviction_log_ms == 0 || now - web->eviction_log_ms >= 10000) {
+    st_log_warn("web", "more than %d connections open: closed %" PRIu64
+                " idle or slow connections to admit new ones, latest "
+                "from peer=%s", ST_WEB_CONNECTIONS_MAX,
+                web->evictions - web->evictions_logged, victim->peer);
+    web->evictions_logged = web->evictions;
+    web->eviction_log_ms = now;
+  }
+  conn_close(victim);
+  return 0;
+}
+
+
 static void on_connection(uv_stream_t *server, int status) {
   struct st_web *web = server->data;
   struct sockaddr_storage addr;
@@ -516,6 +585,7 @@ static void on_connection(uv_stream_t *server, int status) {
   }
   c->web = web;
   c->id = ++web->next_conn_id;
+  c->idle_since_ms = st_time_mono_ms();
   uv_tcp_init(&web->loop, &c->tcp);
   uv_timer_init(&web->loop, &c->timer);
   c->tcp.data = c;
@@ -537,7 +607,7 @@ static void on_connection(uv_stream_t *server, int status) {
     else
       uv_ip4_name((struct sockaddr_in *)&addr, c->peer, sizeof(c->peer));
   }
-  if (web->conn_count > ST_WEB_CONNECTIONS_MAX) {
+  if (web->conn_count > ST_WEB_CONNECTIONS_MAX && evict_for(web, c) != 0) {
     st_log_warn("web", "conn=%" PRIu64 " peer=%s: closed: more than %d "
                 "connections open", c->id, c->peer, ST_WEB_CONNECTIONS_MAX);
     conn_close(c);
@@ -682,7 +752,8 @@ int st_web_start(struct st_web **out, const struct st_web_options *opts,
   web->listener.data = web;
   rc = uv_tcp_bind(&web->listener, (struct sockaddr *)&addr, 0);
   if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&web->listener, 128, on_connection);
+    rc = uv_listen((uv_stream_t *)&web->listener, LISTEN_BACKLOG,
+                   on_connection);
   if (rc != 0) {
     st_seterr(err, errlen, rc, "dashboard cannot listen on %s: %s",
               opts->listen, uv_strerror(rc));

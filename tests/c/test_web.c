@@ -364,11 +364,29 @@ TEST(web_rejects_cross_origin_post) {
   ASSERT_INT_EQ(403, POST_WITH("Origin: http://evil.example\r\n"
                                "Sec-Fetch-Site: same-origin\r\n"));
 
+  /* The opaque origin names no site: it needs a same-origin
+   * Sec-Fetch-Site. */
+  ASSERT_INT_EQ(403, POST_WITH("Origin: null\r\n"
+                               "Sec-Fetch-Site: cross-site\r\n"));
+  ASSERT_INT_EQ(403, POST_WITH("Origin: null\r\n"
+                               "Sec-Fetch-Site: same-site\r\n"));
+  ASSERT_INT_EQ(403, POST_WITH("Origin: null\r\nSec-Fetch-Site: none\r\n"));
+  ASSERT_INT_EQ(403, POST_WITH("Origin: http://127.0.0.1:1\r\n"
+                               "Sec-Fetch-Site: same-origin\r\n"));
+
   /* A browser without Origin on a same-origin request still sends
    * Sec-Fetch-Site. */
   ASSERT_INT_EQ(200, POST_WITH("Sec-Fetch-Site: same-origin\r\n"));
   ASSERT(strstr(body_of(out), "sql=select 1") != NULL);
   ASSERT(strstr(out, "X-Method: POST") != NULL);
+
+  /* Chromium posts the dashboard's own forms with Origin: null, because
+   * the pages send Referrer-Policy: no-referrer. */
+  ASSERT_INT_EQ(200, POST_WITH("Origin: null\r\n"
+                               "Sec-Fetch-Site: same-origin\r\n"
+                               "Sec-Fetch-Mode: navigate\r\n"
+                               "Sec-Fetch-Dest: document\r\n"));
+  ASSERT(strstr(body_of(out), "sql=select 1") != NULL);
 #undef POST_WITH
 
   ASSERT_INT_EQ(200, request(out, sizeof(out),
@@ -387,6 +405,132 @@ TEST(web_rejects_cross_origin_post) {
   ASSERT_INT_EQ(405, request(out, sizeof(out),
                              "DELETE /echo HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                              "Connection: close\r\n\r\n", port));
+
+  st_web_stop(&web);
+  remove_dirs();
+}
+
+
+/* Counts the runs of its data function in the shared globals, which the
+ * page /runs reports. */
+#define PAGE_COUNTED                                                    \
+  "return { title = 'Counted',\n"                                       \
+  "  data = function(req)\n"                                           \
+  "    local runs = (rawget(_G, 'counted_runs') or 0) + 1\n"            \
+  "    rawset(_G, 'counted_runs', runs)\n"                              \
+  "    return { runs = runs } end,\n"                                   \
+  "  render = function(req, data) return 'ran' end }\n"
+
+#define PAGE_RUNS                                                       \
+  "return { title = 'Runs', handle = function()\n"                      \
+  "  return 'runs=' .. tostring(rawget(_G, 'counted_runs') or 0) end }\n"
+
+
+/* GET with the Sec-Fetch-* headers a browser sends. */
+static int fetch_as(const char *site, const char *mode, const char *dest,
+                    const char *path, char *out, size_t size) {
+  return request(out, size,
+                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                 "Sec-Fetch-Site: %s\r\nSec-Fetch-Mode: %s\r\n"
+                 "Sec-Fetch-Dest: %s\r\nConnection: close\r\n\r\n", path,
+                 port, site, mode, dest);
+}
+
+
+TEST(web_rejects_cross_site_queries_first) {
+  static char out[65536];
+  struct st_web *web;
+
+  make_dirs();
+  write_page("counted.lua", PAGE_COUNTED);
+  write_page("runs.lua", PAGE_RUNS);
+  web = start(0);
+  ASSERT(web != NULL);
+
+  /* Links from another site to a query or to the API, and subresources,
+   * are rejected before the page's data function runs. */
+  ASSERT_INT_EQ(403, fetch_as("cross-site", "navigate", "document",
+                              "/counted?q=1", out, sizeof(out)));
+  ASSERT(strstr(out, "another site") != NULL);
+  ASSERT_INT_EQ(403, fetch_as("cross-site", "navigate", "document",
+                              "/api/counted", out, sizeof(out)));
+  ASSERT_INT_EQ(403, fetch_as("same-site", "navigate", "document",
+                              "/api/counted?q=1", out, sizeof(out)));
+  ASSERT_INT_EQ(403, fetch_as("cross-site", "no-cors", "image",
+                              "/counted", out, sizeof(out)));
+  ASSERT_INT_EQ(403, fetch_as("cross-site", "navigate", "iframe",
+                              "/counted", out, sizeof(out)));
+  ASSERT_INT_EQ(403, request(out, sizeof(out),
+                             "GET /api/counted HTTP/1.1\r\n"
+                             "Host: 127.0.0.1:%d\r\n"
+                             "Origin: http://evil.example\r\n"
+                             "Connection: close\r\n\r\n", port));
+  ASSERT_INT_EQ(403, request(out, sizeof(out),
+                             "GET /counted?q=1 HTTP/1.1\r\n"
+                             "Host: 127.0.0.1:%d\r\nOrigin: null\r\n"
+                             "Connection: close\r\n\r\n", port));
+  ASSERT_INT_EQ(200, get("/runs", out, sizeof(out)));
+  ASSERT_STR_EQ("runs=0", body_of(out));
+
+  /* A plain link from another site opens the page. */
+  ASSERT_INT_EQ(200, fetch_as("cross-site", "navigate", "document",
+                              "/counted", out, sizeof(out)));
+  ASSERT_INT_EQ(200, get("/runs", out, sizeof(out)));
+  ASSERT_STR_EQ("runs=1", body_of(out));
+
+  /* The dashboard's own pages, the address bar and curl run queries. */
+  ASSERT_INT_EQ(200, fetch_as("same-origin", "cors", "empty",
+                              "/api/counted?q=1", out, sizeof(out)));
+  ASSERT_INT_EQ(200, fetch_as("none", "navigate", "document",
+                              "/counted?q=1", out, sizeof(out)));
+  ASSERT_INT_EQ(200, get("/api/counted?q=1", out, sizeof(out)));
+  ASSERT_INT_EQ(200, get("/runs", out, sizeof(out)));
+  ASSERT_STR_EQ("runs=4", body_of(out));
+
+  st_web_stop(&web);
+  remove_dirs();
+}
+
+
+/* A rejected request ends its connection even when the client asked to
+ * keep it open. */
+TEST(web_rejected_request_closes_connection) {
+  static char out[65536];
+  struct st_web *web;
+  uint64_t started;
+
+  make_dirs();
+  write_page("hello.lua", PAGE_HELLO);
+  web = start(0);
+  ASSERT(web != NULL);
+
+  started = st_time_mono_ms();
+  ASSERT_INT_EQ(403, request(out, sizeof(out),
+                             "GET /hello HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                             "Sec-Fetch-Site: cross-site\r\n"
+                             "Sec-Fetch-Mode: no-cors\r\n"
+                             "Sec-Fetch-Dest: image\r\n\r\n"
+                             "GET /hello HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                             "\r\n", port, port));
+  ASSERT(strstr(out, "Connection: close") != NULL);
+  ASSERT(strstr(out, "<p>hello") == NULL);
+  ASSERT(st_time_mono_ms() - started < 2000);
+
+  started = st_time_mono_ms();
+  ASSERT_INT_EQ(403, request(out, sizeof(out),
+                             "POST /hello HTTP/1.1\r\n"
+                             "Host: 127.0.0.1:%d\r\n"
+                             "Content-Length: 0\r\n\r\n", port));
+  ASSERT(strstr(out, "Connection: close") != NULL);
+  ASSERT(st_time_mono_ms() - started < 2000);
+
+  /* Served requests keep the connection open. */
+  ASSERT_INT_EQ(200, request(out, sizeof(out),
+                             "GET /hello HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                             "\r\nGET /hello HTTP/1.1\r\n"
+                             "Host: 127.0.0.1:%d\r\nConnection: close\r\n"
+                             "\r\n", port, port));
+  ASSERT(strstr(out, "Connection: keep-alive") != NULL);
 
   st_web_stop(&web);
   remove_dirs();
@@ -1024,6 +1168,8 @@ int main(void) {
   RUN(web_serves_page_with_security_headers);
   RUN(web_rejects_foreign_host_headers);
   RUN(web_rejects_cross_origin_post);
+  RUN(web_rejects_cross_site_queries_first);
+  RUN(web_rejected_request_closes_connection);
   RUN(web_page_error_names_file_and_line);
   RUN(web_page_budget_stops_loops);
   RUN(web_reloads_changed_pages);

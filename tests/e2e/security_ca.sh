@@ -76,7 +76,8 @@ echo "peak RSS $before KiB before the large queries, $after KiB after"
 check_le "large queries: peak RSS grew less than 512 MiB" $((before + 524288)) "$after"
 
 # Another site's page makes the browser send subresource requests with
-# these headers; following a link is a top-level navigation.
+# these headers; following a link is a top-level navigation, which may
+# open a page but not run a query named in the link.
 status() {
   curl -s -o /dev/null -m 10 -w '%{http_code}' "$@"
 }
@@ -95,6 +96,12 @@ check_eq "same-site (another local port) script: rejected" 403 \
 check_eq "link from another site: served" 200 \
   "$(status -H 'Sec-Fetch-Site: cross-site' -H 'Sec-Fetch-Mode: navigate' \
             -H 'Sec-Fetch-Dest: document' "$D/")"
+check_eq "link from another site to a query: rejected" 403 \
+  "$(status -H 'Sec-Fetch-Site: cross-site' -H 'Sec-Fetch-Mode: navigate' \
+            -H 'Sec-Fetch-Dest: document' "$D/sql?sql=select+1")"
+check_eq "link from another site to the API: rejected" 403 \
+  "$(status -H 'Sec-Fetch-Site: cross-site' -H 'Sec-Fetch-Mode: navigate' \
+            -H 'Sec-Fetch-Dest: document' "$D/api/flows")"
 check_eq "the dashboard's own stylesheet: served" 200 \
   "$(status -H 'Sec-Fetch-Site: same-origin' -H 'Sec-Fetch-Mode: no-cors' \
             -H 'Sec-Fetch-Dest: style' "$D/static/style.css")"
