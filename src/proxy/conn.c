@@ -21,6 +21,7 @@ enum {
   TIMER_NONE,
   TIMER_IDLE,     /* between requests, or a quiet tunnel */
   TIMER_HEADER,   /* a request head is arriving */
+  TIMER_BODY,     /* a request body is arriving */
 };
 
 static void process(struct conn *c);
@@ -73,8 +74,8 @@ static void set_timer(struct conn *c, int kind) {
     c->timer_kind = kind;
     return;
   }
-  /* Re-arming an idle timer on every tunnel read is cheap (a heap update)
-   * and keeps a busy tunnel open. */
+  /* Re-arming an idle or body timer on every read is cheap (a heap
+   * update) and keeps a busy tunnel or upload open. */
   if (kind == c->timer_kind && kind == TIMER_HEADER)
     return;
   seconds = kind == TIMER_HEADER ? cfg->header_timeout : cfg->idle_timeout;
@@ -359,6 +360,14 @@ void st__conn_touch(struct conn *c) {
 }
 
 
+void st__conn_body_timer(struct conn *c, int on) {
+  if (on)
+    set_timer(c, TIMER_BODY);
+  else if (c->timer_kind == TIMER_BODY)
+    set_timer(c, TIMER_NONE);
+}
+
+
 void st__conn_tunnel_start(struct conn *c) {
   c->mode = MODE_TUNNEL;
   st__exchange_record(c, 1);
@@ -504,6 +513,18 @@ void st__conn_on_handshake(struct conn *c) {
 static void on_timer(uv_timer_t *timer) {
   struct conn *c = timer->data;
 
+  if (c->timer_kind == TIMER_BODY) {
+    /* While the proxy itself stops reading the body (the origin takes it
+     * slowly), the client is not the one stalling. */
+    if (!c->client.want_read) {
+      set_timer(c, TIMER_BODY);
+      return;
+    }
+    c->timer_kind = TIMER_NONE;
+    st__conn_fail(c, 408, "no request body bytes from the client for %g s "
+                  "(proxy.idle_timeout)", c->proxy->cfg->idle_timeout);
+    return;
+  }
   st_log_debug("proxy", "conn=%llu: %s timeout, closing",
                (unsigned long long)c->id,
                c->timer_kind == TIMER_HEADER ? "header" : "idle");

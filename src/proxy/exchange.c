@@ -350,6 +350,8 @@ static int request_head(void *ud, struct st_http_msg *msg) {
                   st_strerror(rc));
     return ST_ECLOSED;
   }
+  if (ex->req.chunked || ex->req.content_length > 0)
+    st__conn_body_timer(c, 1);
   return 0;
 }
 
@@ -360,6 +362,7 @@ static int request_body(void *ud, const char *data, size_t n) {
   char head[24];
   int rc;
 
+  st__conn_body_timer(c, 1);
   if (recording(c)) {
     rc = st_capture_body_add(&ex->req_body, data, n);
     if (rc != 0)
@@ -388,6 +391,7 @@ static int request_done(void *ud, struct st_http_msg *msg) {
   swap_trailers(&ex->req.trailers, &msg->trailers);
   ex->req.upgrade = msg->upgrade;
   ex->req_done = 1;
+  st__conn_body_timer(c, 0);
   if (ex->magic) {
     if (ex->is_connect)
       st__exchange_upstream_ready(c);
@@ -447,8 +451,11 @@ void st__exchange_upstream_ready(struct conn *c) {
       return;
     }
   }
-  if (ex->req_done)
-    st__upstream_arm_timer(c->up, c->proxy->cfg->upstream_timeout);
+  /* The upstream timeout runs from the end of the request: while the
+   * client still sends the body, the body timer watches it instead, and a
+   * reused connection's idle timer must not run on. */
+  st__upstream_arm_timer(c->up, ex->req_done ? c->proxy->cfg->upstream_timeout
+                                             : 0);
   st__conn_update_reading(c);
 }
 

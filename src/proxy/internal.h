@@ -207,6 +207,11 @@ void st__conn_tunnel_start(struct conn *c);
 /* Restarts the idle timeout of a tunnel that just carried bytes. */
 void st__conn_touch(struct conn *c);
 
+/* Starts or restarts (on = 1) the timeout for the next piece of a request
+ * body, proxy.idle_timeout, or stops it (on = 0). When it runs out, the
+ * client gets 408. */
+void st__conn_body_timer(struct conn *c, int on);
+
 /* upstream.c */
 int st__upstream_open(struct conn *c, const char *host, int port, int tls);
 void st__upstream_detach(struct upstream **up);

@@ -1,0 +1,76 @@
+# End-to-end: a client that uploads a request body slowly, with pauses
+# shorter than idle_timeout, gets its response however long the whole
+# upload takes, on a fresh origin connection and on one kept alive from
+# an earlier request. A body that stops arriving for idle_timeout gets 408.
+BIN=${1:?usage: bash proxy_slow_upload.sh STRATOSPHERE_BINARY}
+. "${ST_SOURCE_DIR:-.}/tests/fixtures/proxy_env.sh"
+
+command -v python3 >/dev/null || { echo "skip: python3 is not installed"; exit 77; }
+
+start_origin plain
+start_proxy p "proxy = { idle_timeout = 2, upstream_timeout = 2 },"
+
+# upload WARM PIECES PAUSE [STALL]: one client connection. With WARM=1 it
+# first sends a GET, so the POST reuses the kept-alive origin connection.
+# The POST body is PIECES pieces of 10 bytes, each followed by a pause of
+# PAUSE seconds. With STALL=1 the head announces one piece more, which
+# never comes. Prints the POST's status line and body, or "closed" and the
+# seconds it took.
+upload() {
+  python3 - "$PROXY_p" "$PORT_plain" "$@" <<'PY'
+import socket, sys, time
+proxy, origin, warm, pieces, pause = sys.argv[1:6]
+stall = len(sys.argv) > 6 and sys.argv[6] == "1"
+host, port = proxy.split(":")
+target = "http://127.0.0.1:%s" % origin
+s = socket.create_connection((host, int(port)), timeout=15)
+f = s.makefile("rb")
+
+def response():
+    status = f.readline().decode().strip()
+    length = 0
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    return status, f.read(length).decode()
+
+if warm == "1":
+    s.sendall(("GET %s/head HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+               % target).encode())
+    response()
+pieces, pause = int(pieces), float(pause)
+s.sendall(("POST %s/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+           "Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+           % (target, 10 * (pieces + stall))).encode())
+start = time.time()
+try:
+    for i in range(pieces):
+        s.sendall(b"%010d" % i)
+        time.sleep(pause)
+    status, body = response()
+    print(status)
+    print(body)
+except (BrokenPipeError, ConnectionResetError):
+    print("closed after %.0f s" % (time.time() - start))
+PY
+}
+
+# Eight pieces half a second apart: 4 s, twice both timeouts.
+out=$(upload 0 8 0.5)
+check_has "fresh origin connection: 200" "HTTP/1.1 200 OK" "$out"
+check_has "fresh origin connection: whole body" "0000000007" "$out"
+out=$(upload 1 8 0.5)
+check_has "reused origin connection: 200" "HTTP/1.1 200 OK" "$out"
+check_has "reused origin connection: whole body" "0000000007" "$out"
+check_lacks "no 504 logged" " 504: " "$(cat "$TMP/p.proxy.log")"
+
+# One piece, then nothing: the body stalls for more than idle_timeout.
+out=$(upload 1 1 4 1 2>&1)
+check_has "stalled body: 408" "HTTP/1.1 408 Request Timeout" "$out"
+
+stop_proxy p
+finish
