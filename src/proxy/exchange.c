@@ -155,6 +155,30 @@ static int split_authority(const char *a, size_t n, int default_port,
 }
 
 
+/* RFC 9112 section 3.2.2: a proxy replaces the Host of an absolute-form
+ * request with the authority of its target, without userinfo. */
+static int set_host_from_target(struct exchange *ex, const char *t,
+                                const struct http_parser_url *u) {
+  const char *host = t + u->field_data[UF_HOST].off;
+  size_t host_len = u->field_data[UF_HOST].len;
+  int v6 = memchr(host, ':', host_len) != NULL;
+  char value[300];
+  int n;
+
+  if (u->field_set & (1 << UF_PORT))
+    n = snprintf(value, sizeof(value), "%s%.*s%s:%.*s", v6 ? "[" : "",
+                 (int)host_len, host, v6 ? "]" : "",
+                 (int)u->field_data[UF_PORT].len,
+                 t + u->field_data[UF_PORT].off);
+  else
+    n = snprintf(value, sizeof(value), "%s%.*s%s", v6 ? "[" : "",
+                 (int)host_len, host, v6 ? "]" : "");
+  if (n < 0 || (size_t)n >= sizeof(value))
+    return ST_EINVAL;
+  return st_headers_set(&ex->req.headers, "Host", value, (size_t)n);
+}
+
+
 /* Fills ex->https, host, port and path from the request target. */
 static int parse_target(struct conn *c) {
   struct exchange *ex = &c->ex;
@@ -183,6 +207,9 @@ static int parse_target(struct conn *c) {
   else if (!st_headers_name_is(t + u.field_data[UF_SCHEMA].off,
                                u.field_data[UF_SCHEMA].len, "http"))
     return ST_EINVAL;
+  rc = set_host_from_target(ex, t, &u);
+  if (rc != 0)
+    return rc;
   if (c->https) {
     /* Inside an intercepted tunnel the origin is the CONNECT target,
      * whatever host an absolute-form target names. */
@@ -211,6 +238,39 @@ static int parse_target(struct conn *c) {
                              t + u.field_data[UF_QUERY].off);
   }
   return rc;
+}
+
+
+/* Compares two host names as DNS does: ignoring case and one trailing
+ * dot. */
+static int same_host(const char *a, size_t a_len, const char *b,
+                     size_t b_len) {
+  if (a_len > 0 && a[a_len - 1] == '.')
+    a_len--;
+  if (b_len > 0 && b[b_len - 1] == '.')
+    b_len--;
+  return a_len == b_len && strncasecmp(a, b, a_len) == 0;
+}
+
+
+/* Inside an intercepted tunnel, returns 1 when the request's Host names
+ * the host of the TLS session: the client's SNI, or the CONNECT host when
+ * it sent none. The leaf certificate vouches for that name only, so a
+ * request for another host on the same connection gets 421 (RFC 9110
+ * section 15.5.20). A request without Host passes. */
+static int host_matches_tls(struct conn *c) {
+  const char *name = st_tls_sni(c->client.tls);
+  const char *value, *host;
+  size_t value_len = 0, host_len;
+
+  if (name == NULL)
+    name = c->tunnel_host;
+  value = st_headers_get(&c->ex.req.headers, "host", &value_len);
+  if (value == NULL)
+    return 1;
+  if (st_http_host_parse(value, value_len, &host, &host_len) != 0)
+    return 0;  /* the parser already rejected invalid values */
+  return same_host(host, host_len, name, strlen(name));
 }
 
 
@@ -329,6 +389,17 @@ static int request_head(void *ud, struct st_http_msg *msg) {
     st__conn_fail(c, 400, "invalid request target %.*s",
                   (int)(ex->req.target.len < 200 ? ex->req.target.len : 200),
                   ex->req.target.data);
+    return ST_ECLOSED;
+  }
+  if (c->https && !host_matches_tls(c)) {
+    size_t len = 0;
+    const char *host = st_headers_get(&ex->req.headers, "host", &len);
+    const char *sni = st_tls_sni(c->client.tls);
+
+    st__conn_fail(c, 421, "Host %.*s is not %s, the TLS server name of this "
+                  "connection; open a new connection for it",
+                  (int)(len < 200 ? len : 200), host,
+                  sni != NULL ? sni : c->tunnel_host);
     return ST_ECLOSED;
   }
   if (!authorized(c)) {

@@ -158,7 +158,8 @@ import socket, sys, time
 host, port = sys.argv[1].split(":")
 s = socket.create_connection((host, int(port)), timeout=5)
 req = "GET http://127.0.0.1:%s/%s HTTP/1.1\r\nHost: x\r\n\r\n"
-s.sendall((req % (sys.argv[2], "head") + req % (sys.argv[2], "chunked")).encode())
+s.sendall((req % (sys.argv[2], "head?pipelined") +
+           req % (sys.argv[2], "chunked?pipelined")).encode())
 data = b""
 deadline = time.time() + 5
 while b"X-Checksum: 42" not in data and time.time() < deadline:
