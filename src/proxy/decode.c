@@ -6,11 +6,18 @@
 #include <brotli/decode.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "util/alloc.h"
 #include "util/err.h"
 
 #define OUT_CHUNK (16 * 1024)
+
+/* Largest zstd window accepted, as a power of two: 8 MiB, the size RFC
+ * 8878 section 3.1.1.1.2 recommends decoders support. libzstd allocates
+ * the whole window per stream, so a frame declaring 128 MiB (libzstd's
+ * default limit) would cost that much per connection. */
+#define ZSTD_WINDOW_LOG_MAX 23
 
 struct st_decoder {
   enum st_decode_encoding enc;
@@ -75,7 +82,9 @@ int st_decoder_new(struct st_decoder **out, enum st_decode_encoding enc) {
       goto nomem;
   } else if (enc == ST_DECODE_ZSTD) {
     d->zs = ZSTD_createDStream();
-    if (d->zs == NULL || ZSTD_isError(ZSTD_initDStream(d->zs)))
+    if (d->zs == NULL || ZSTD_isError(ZSTD_initDStream(d->zs)) ||
+        ZSTD_isError(ZSTD_DCtx_setParameter(d->zs, ZSTD_d_windowLogMax,
+                                            ZSTD_WINDOW_LOG_MAX)))
       goto nomem;
     d->zstd_hint = 1;
   }
@@ -269,6 +278,11 @@ static int feed_zstd(struct st_decoder *d, const char *in, size_t n,
     size_t r = ZSTD_decompressStream(d->zs, &output, &input);
     int rc;
 
+    if (ZSTD_isError(r) &&
+        ZSTD_getErrorCode(r) == ZSTD_error_frameParameter_windowTooLarge)
+      return st_seterr(err, errlen, ST_EPARSE, "zstd frame needs a window "
+                       "over the %d MiB limit",
+                       1 << (ZSTD_WINDOW_LOG_MAX - 20));
     if (ZSTD_isError(r))
       return st_seterr(err, errlen, ST_EPARSE, "invalid zstd data: %s",
                        ZSTD_getErrorName(r));

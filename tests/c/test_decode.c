@@ -1,6 +1,7 @@
 /* Tests for src/proxy/decode.c: each coding, bodies split into pieces,
  * truncated and lying input. */
 #include <zlib.h>
+#include <zstd.h>
 
 #include "test.h"
 
@@ -190,6 +191,71 @@ TEST(decode_sink_limit_stops) {
 }
 
 
+/* Compresses plain into one zstd frame whose header declares a window of
+ * 2^window_log bytes: streamed with no content size, so the encoder keeps
+ * the window it was given. Returns the frame's length, or 0. */
+static size_t zstd_with_window(int window_log, unsigned char *out,
+                               size_t cap) {
+  ZSTD_CCtx *cctx = ZSTD_createCCtx();
+  ZSTD_inBuffer in = { plain, sizeof(plain) - 1, 0 };
+  ZSTD_inBuffer none = { NULL, 0, 0 };
+  ZSTD_outBuffer o = { out, cap, 0 };
+  size_t r;
+
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, window_log);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
+  r = ZSTD_compressStream2(cctx, &o, &in, ZSTD_e_continue);
+  if (!ZSTD_isError(r))
+    r = ZSTD_compressStream2(cctx, &o, &none, ZSTD_e_end);
+  ZSTD_freeCCtx(cctx);
+  return ZSTD_isError(r) || r != 0 ? 0 : o.pos;
+}
+
+
+/* Returns the window size a frame's header declares (RFC 8878 section
+ * 3.1.1.1.2), or 0 for a single-segment frame, which has none. */
+static uint64_t zstd_window_size(const unsigned char *frame) {
+  unsigned descriptor = frame[4], window = frame[5];
+  uint64_t base;
+
+  if (descriptor & 0x20)
+    return 0;
+  base = (uint64_t)1 << (10 + (window >> 3));
+  return base + base / 8 * (window & 7);
+}
+
+
+/* The decoder buffers a whole window per stream, so a frame may not make
+ * it allocate more than 8 MiB for one body. */
+TEST(decode_zstd_window_capped) {
+  unsigned char frame[256];
+  struct st_dynbuf out;
+  char err[ST_ERRLEN];
+  size_t n;
+
+  n = zstd_with_window(27, frame, sizeof(frame));
+  ASSERT(n > 0);
+  ASSERT_INT_EQ(128 * 1024 * 1024, zstd_window_size(frame));
+  st_dynbuf_init(&out, 4096);
+  ASSERT_INT_EQ(ST_EPARSE, st_decode_all(ST_DECODE_ZSTD, (const char *)frame,
+                                         n, collect, &out, err,
+                                         sizeof(err)));
+  printf("  128 MiB window: %s\n", err);
+  ASSERT(strstr(err, "window") != NULL);
+  ASSERT_INT_EQ(0, out.len);
+  st_dynbuf_cleanup(&out);
+
+  n = zstd_with_window(23, frame, sizeof(frame));
+  ASSERT(n > 0);
+  ASSERT_INT_EQ(8 * 1024 * 1024, zstd_window_size(frame));
+  st_dynbuf_init(&out, 4096);
+  ASSERT_INT_EQ(0, st_decode_all(ST_DECODE_ZSTD, (const char *)frame, n,
+                                 collect, &out, err, sizeof(err)));
+  ASSERT_MEM_EQ(plain, sizeof(plain) - 1, out.data, out.len);
+  st_dynbuf_cleanup(&out);
+}
+
+
 int main(void) {
   RUN(decode_parse_names);
   RUN(decode_zlib_codings_split);
@@ -198,5 +264,6 @@ int main(void) {
   RUN(decode_truncated_input_fails);
   RUN(decode_lying_encoding_fails);
   RUN(decode_sink_limit_stops);
+  RUN(decode_zstd_window_capped);
   return TEST_EXIT();
 }
