@@ -301,6 +301,10 @@ void st__upstream_on_data(struct upstream *up, const char *data, size_t n) {
     st__upstream_detach(&c->up);
     return;
   }
+  /* During the response, upstream_timeout limits the time between two
+   * reads, not the whole transfer. */
+  if (ex->resp_head_done)
+    st__upstream_arm_timer(up, c->proxy->cfg->upstream_timeout);
 
   while (off < n) {
     long used = st_http_parser_feed(&up->parser, data + off, n - off);
@@ -415,6 +419,12 @@ static void on_timer(uv_timer_t *timer) {
   limit = c->proxy->cfg->upstream_timeout;
   if (!c->ex.active || c->ex.resp_done) {
     st__upstream_detach(&c->up);  /* idle keep-alive connection */
+    return;
+  }
+  if (up->state == UP_READY && c->ex.resp_head_done && !up->ep.want_read) {
+    /* The proxy stopped reading until the client takes what is queued
+     * for it: the origin is not the one stalling. */
+    st__upstream_arm_timer(up, limit);
     return;
   }
   if (up->state != UP_READY)

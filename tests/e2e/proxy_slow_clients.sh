@@ -1,8 +1,11 @@
-# End-to-end: a client that uploads a request body slowly, with pauses
-# shorter than idle_timeout, gets its response however long the whole
-# upload takes, on a fresh origin connection and on one kept alive from
-# an earlier request. A body that stops arriving for idle_timeout gets 408.
-BIN=${1:?usage: bash proxy_slow_upload.sh STRATOSPHERE_BINARY}
+# End-to-end: slow clients. One that uploads a request body slowly, with
+# pauses shorter than idle_timeout, gets its response however long the
+# whole upload takes, on a fresh origin connection and on one kept alive
+# from an earlier request. A body that stops arriving for idle_timeout
+# gets 408. One that downloads slowly gets the whole response however long
+# it takes, even when the proxy stops reading the origin for longer than
+# upstream_timeout to wait for the client.
+BIN=${1:?usage: bash proxy_slow_clients.sh STRATOSPHERE_BINARY}
 . "${ST_SOURCE_DIR:-.}/tests/fixtures/proxy_env.sh"
 
 command -v python3 >/dev/null || { echo "skip: python3 is not installed"; exit 77; }
@@ -71,6 +74,17 @@ check_lacks "no 504 logged" " 504: " "$(cat "$TMP/p.proxy.log")"
 # One piece, then nothing: the body stalls for more than idle_timeout.
 out=$(upload 1 1 4 1 2>&1)
 check_has "stalled body: 408" "HTTP/1.1 408 Request Timeout" "$out"
+
+# 30 MB at 4 MB/s: about 7 s, with the origin done after the first few.
+for type in text/plain text/html; do
+  out=$(curl -s -m 30 --limit-rate 4M -x "http://$PROXY_p" -o /dev/null \
+        -w '%{http_code} %{size_download}' \
+        "http://127.0.0.1:$PORT_plain/big?n=30000000&type=$type")
+  check_eq "slow download $type: 200" 200 "${out% *}"
+  # The HTML gets the banner on top of its 30000000 bytes.
+  check_eq "slow download $type: whole body" 1 \
+    "$([ "${out#* }" -ge 30000000 ] && echo 1 || echo "${out#* }")"
+done
 
 stop_proxy p
 finish
