@@ -246,7 +246,8 @@ void st__conn_update_reading(struct conn *c) {
                   !recording_congested(c);
     up_want = up != NULL && (up->state == UP_HANDSHAKE ||
                              (up->state == UP_READY &&
-                              client_backlog < ST_PROXY_HIGH_WATER));
+                              client_backlog < ST_PROXY_HIGH_WATER &&
+                              !c->ex.decode_paused));
     break;
   case MODE_CONNECTING:
     up_want = 0;
@@ -497,6 +498,11 @@ void st__conn_on_drain(struct conn *c) {
   if (c->close_after_write && st__endpoint_backlog(&c->client) == 0) {
     st__conn_close(c);
     return;
+  }
+  if (c->ex.decode_paused) {
+    st__exchange_resume_decode(c);
+    if (c->closing)
+      return;
   }
   st__conn_update_reading(c);
 }

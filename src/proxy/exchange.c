@@ -61,6 +61,7 @@ void st__exchange_reset(struct exchange *ex) {
   ex->resp_head_done = ex->resp_done = ex->resp_started = 0;
   ex->interim = ex->upgraded = ex->record = ex->handshake_flow = 0;
   ex->out_chunked = ex->out_close = ex->inject = ex->head_held = 0;
+  ex->decode_paused = ex->resp_end_deferred = 0;
 }
 
 
@@ -597,7 +598,9 @@ static int client_body(void *ud, const char *data, size_t n) {
 
 
 /* Receives decoded HTML: keeps it for the record, then passes it through
- * the banner injector. */
+ * the banner injector. Pauses the decoder (ST_EBUSY) once the client has
+ * ST_PROXY_HIGH_WATER bytes queued: a few KB of compressed input can
+ * decode to many MB, which would otherwise all wait in memory. */
 static int decoded_body(void *ud, const char *data, size_t n) {
   struct conn *c = ud;
   int rc;
@@ -607,7 +610,10 @@ static int decoded_body(void *ud, const char *data, size_t n) {
     if (rc != 0)
       return rc;
   }
-  return st_inject_feed(&c->ex.injector, data, n, client_body, c);
+  rc = st_inject_feed(&c->ex.injector, data, n, client_body, c);
+  if (rc == 0 && st__endpoint_backlog(&c->client) >= ST_PROXY_HIGH_WATER)
+    return ST_EBUSY;
+  return rc;
 }
 
 
@@ -821,6 +827,9 @@ static int decode_body(struct conn *c, const char *data, size_t n) {
   }
   rc = st_decoder_feed(ex->decoder, data, n, decoded_body, c, err,
                        sizeof(err));
+  ex->decode_paused = rc == ST_EBUSY;
+  if (rc == ST_EBUSY)
+    return 0;  /* resumed by st__exchange_resume_decode() */
   if (rc == ST_EPARSE && ex->head_held) {
     st_log_info("proxy", "conn=%llu host=%s: relaying the page without "
                 "the banner: %s", (unsigned long long)c->id, ex->host, err);
@@ -846,17 +855,14 @@ static int response_body(void *ud, const char *data, size_t n) {
 }
 
 
-static int response_done(void *ud, struct st_http_msg *msg) {
-  struct upstream *up = ud;
-  struct conn *c = up->conn;
+/* Ends the response to the client once its whole body went through:
+ * the decoder's end check, the banner's last bytes and the last chunk. */
+static int finish_response(struct conn *c) {
   struct exchange *ex = &c->ex;
   char err[ST_ERRLEN];
   struct st_dynbuf end;
   int rc = 0;
 
-  if (ex->interim)
-    return 0;  /* the final response follows; see st__upstream_on_data */
-  swap_trailers(&ex->resp.trailers, &msg->trailers);
   if (ex->decoder != NULL) {
     ex->resp_body.decoded = 1;
     if (st_decoder_finish(ex->decoder, err, sizeof(err)) != 0) {
@@ -888,6 +894,44 @@ static int response_done(void *ud, struct st_http_msg *msg) {
   }
   ex->resp_done = 1;
   return rc;
+}
+
+
+static int response_done(void *ud, struct st_http_msg *msg) {
+  struct upstream *up = ud;
+  struct conn *c = up->conn;
+  struct exchange *ex = &c->ex;
+
+  if (ex->interim)
+    return 0;  /* the final response follows; see st__upstream_on_data */
+  swap_trailers(&ex->resp.trailers, &msg->trailers);
+  if (ex->decode_paused) {
+    ex->resp_end_deferred = 1;
+    return 0;
+  }
+  return finish_response(c);
+}
+
+
+void st__exchange_resume_decode(struct conn *c) {
+  struct exchange *ex = &c->ex;
+  int rc;
+
+  rc = decode_body(c, NULL, 0);
+  if (rc == 0 && !ex->decode_paused && ex->resp_end_deferred) {
+    ex->resp_end_deferred = 0;
+    rc = finish_response(c);
+    if (rc == 0) {
+      if (c->up != NULL)
+        st__upstream_response_complete(c->up);
+      else
+        st__exchange_finish(c);
+      return;
+    }
+  }
+  if (rc != 0)
+    st__exchange_upstream_failed(c, 502, "relaying the decoded response "
+                                 "failed");
 }
 
 

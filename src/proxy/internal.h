@@ -80,6 +80,8 @@ struct exchange {
   int out_close;            /* body is delimited by closing the client */
   int inject;               /* inserting the banner */
   int head_held;            /* response head not sent: decoding unproven */
+  int decode_paused;        /* the decoder waits for the client to drain */
+  int resp_end_deferred;    /* the response ended while decode_paused */
   struct st_decoder *decoder;  /* decoding HTML for the banner */
   struct st_inject injector;
   struct st_dynbuf raw_held;     /* encoded body bytes received while the
@@ -224,6 +226,10 @@ void st__upstream_on_drain(struct upstream *up);
 void st__upstream_on_handshake(struct upstream *up);
 void st__upstream_arm_timer(struct upstream *up, double seconds);
 
+/* Readies the response parser for the next response and finishes the
+ * exchange, once the response is complete. */
+void st__upstream_response_complete(struct upstream *up);
+
 /* exchange.c: requests and responses */
 extern const struct st_http_callbacks st__request_callbacks;
 extern const struct st_http_callbacks st__response_callbacks;
@@ -235,6 +241,10 @@ void st__exchange_upstream_failed(struct conn *c, int status,
                                   const char *reason);
 void st__exchange_record(struct conn *c, int force);
 void st__exchange_finish(struct conn *c);
+
+/* Decodes more of a body whose decoding paused for a slow client, now
+ * that the client drained; finishes the response when it had ended. */
+void st__exchange_resume_decode(struct conn *c);
 
 /* magic.c */
 void st__magic_serve(struct conn *c);

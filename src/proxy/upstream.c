@@ -337,6 +337,12 @@ void st__upstream_on_data(struct upstream *up, const char *data, size_t n) {
 }
 
 
+void st__upstream_response_complete(struct upstream *up) {
+  st_http_parser_next(&up->parser);
+  st__exchange_finish(up->conn);
+}
+
+
 void st__upstream_on_eof(struct upstream *up) {
   struct conn *c = up->conn;
   struct exchange *ex;
@@ -359,6 +365,12 @@ void st__upstream_on_eof(struct upstream *up) {
     if (st_http_parser_eof(&up->parser) == 0 && ex->resp_done) {
       ex->client_close = 1;
       st__exchange_finish(c);
+      return;
+    }
+    if (ex->resp_end_deferred) {
+      /* Decoding waits for the client; st__exchange_resume_decode()
+       * finishes the response. */
+      ex->client_close = 1;
       return;
     }
     st_log_info("proxy", "conn=%llu host=%s: origin closed during the "
