@@ -98,7 +98,8 @@ void st__conn_new(struct st_proxy *proxy, uv_stream_t *server) {
   c->client.conn = c;
   st_http_parser_init(&c->parser, 1, &st__request_callbacks, c);
   st_dynbuf_init(&c->inbuf, INBUF_MAX);
-  st__exchange_init(&c->ex, (size_t)proxy->cfg->max_body);
+  st__exchange_init(&c->ex, (size_t)proxy->cfg->max_body,
+                    &proxy->body_budget);
   c->next = proxy->conns;
   if (proxy->conns != NULL)
     proxy->conns->prev = c;

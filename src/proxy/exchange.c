@@ -18,21 +18,22 @@
 #define KEEP_BODY_STORAGE (1024 * 1024)
 
 
-void st__exchange_init(struct exchange *ex, size_t max_body) {
+void st__exchange_init(struct exchange *ex, size_t max_body,
+                       struct st_capture_budget *budget) {
   memset(ex, 0, sizeof(*ex));
   st_dynbuf_init(&ex->path, ST_HTTP_MAX_HEAD);
   st_http_msg_init(&ex->req, 1);
   st_http_msg_init(&ex->resp, 0);
   st_dynbuf_init(&ex->req_pending, SIZE_MAX);
   st_dynbuf_init(&ex->raw_held, ST_PROXY_BANNER_HOLD);
-  st_capture_body_init(&ex->req_body, max_body);
-  st_capture_body_init(&ex->resp_body, max_body);
+  st_capture_body_init(&ex->req_body, max_body, budget);
+  st_capture_body_init(&ex->resp_body, max_body, budget);
 }
 
 
 static void reset_body(struct st_capture_body *b) {
   if (b->data.cap > KEEP_BODY_STORAGE)
-    st_dynbuf_cleanup(&b->data);
+    st_capture_body_cleanup(b);
   b->data.len = 0;
   b->total = 0;
   b->decoded = 0;
@@ -676,10 +677,9 @@ static int plan_response(struct conn *c) {
   /* One allocation of the announced size saves the copies of growing the
    * buffer by doubling. A failure here is retried by the first append. */
   if (ex->record && m->content_length > 0)
-    st_dynbuf_reserve(&ex->resp_body.data,
-                      (uint64_t)m->content_length < ex->resp_body.data.max
-                          ? (size_t)m->content_length
-                          : ex->resp_body.data.max);
+    st_capture_body_reserve(&ex->resp_body,
+                            (uint64_t)m->content_length < SIZE_MAX
+                                ? (size_t)m->content_length : SIZE_MAX);
   ex->inject = cfg->banner && !skip_body && ct != NULL &&
                contains_nocase(ct, ct_len, "text/html") &&
                m->status >= 200 && enc != ST_DECODE_UNSUPPORTED &&
@@ -979,8 +979,8 @@ void st__exchange_record(struct conn *c, int force) {
   cap.req_us = ex->req_us;
   cap.resp_us = ex->resp_us;
   /* The bodies move into the flow; the exchange starts fresh ones. */
-  st_capture_body_init(&ex->req_body, max_body);
-  st_capture_body_init(&ex->resp_body, max_body);
+  st_capture_body_init(&ex->req_body, max_body, &proxy->body_budget);
+  st_capture_body_init(&ex->resp_body, max_body, &proxy->body_budget);
 
   rc = st_capture_flow(&cap, proxy->cfg, st_time_now_us(), &flow);
   st_capture_body_cleanup(&cap.req_body);

@@ -166,6 +166,7 @@ struct st_proxy {
   struct conn *conns;
   uint64_t next_id;
   struct st_proxy_stats stats;
+  struct st_capture_budget body_budget;  /* bodies held for recording */
   uint64_t drops_unlogged;   /* drops since the last warning */
   uint64_t last_drop_warn_ms;
   int handles;               /* open proxy-level handles */
@@ -233,7 +234,8 @@ void st__upstream_response_complete(struct upstream *up);
 /* exchange.c: requests and responses */
 extern const struct st_http_callbacks st__request_callbacks;
 extern const struct st_http_callbacks st__response_callbacks;
-void st__exchange_init(struct exchange *ex, size_t max_body);
+void st__exchange_init(struct exchange *ex, size_t max_body,
+                       struct st_capture_budget *budget);
 void st__exchange_reset(struct exchange *ex);
 void st__exchange_cleanup(struct exchange *ex);
 void st__exchange_upstream_ready(struct conn *c);

@@ -357,6 +357,8 @@ int st_proxy_new(uv_loop_t *loop, const struct st_proxy_options *opts,
   proxy->loop = loop;
   proxy->cfg = cfg;
   proxy->opts = *opts;
+  proxy->body_budget.max = (size_t)cfg->body_memory;
+  proxy->body_budget.writer = opts->writer;
   if (make_banner(proxy) != 0 || make_auth(proxy) != 0) {
     rc = st_seterr(err, errlen, ST_ENOMEM, "out of memory");
     goto fail;
