@@ -32,10 +32,10 @@ return {
     max_body = 16 * 1024 * 1024,
 
     -- Bytes of memory that the bodies being recorded may take together,
-    -- over all connections (256 MiB). When many large bodies arrive at
-    -- once, those that find no room left are recorded truncated, like
-    -- bodies over max_body, and still relayed in full. A finished flow
-    -- leaves this count when it is handed to the flow store's writer.
+    -- over all connections and the flows waiting to be written to
+    -- probe.db (256 MiB). When many large bodies arrive at once, those
+    -- that find no room left are recorded truncated, like bodies over
+    -- max_body, and still relayed in full.
     body_memory = 256 * 1024 * 1024,
 
     -- Seconds a client may take to send a request's headers.

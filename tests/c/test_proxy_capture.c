@@ -172,7 +172,7 @@ TEST(capture_flow_decodes_and_marks) {
 /* Bodies of all connections share one budget: what they keep together
  * never passes it, and what one frees another can use. */
 TEST(capture_budget_shared) {
-  struct st_capture_budget budget = { 0, 1000 };
+  struct st_capture_budget budget = { 0, 1000, NULL };
   struct st_capture_body a, b;
   char chunk[100];
 
