@@ -164,10 +164,10 @@ int st__proxy_is_self(const struct st_proxy *proxy,
     listener = ip_of(self);
     return ip_equal(&target, &listener);
   }
-  /* A listener on 0.0.0.0 answers every IPv4 address of the machine; one
-   * on :: (libuv leaves IPV6_V6ONLY off) answers IPv6 and IPv4 both. The
-   * interfaces are listed only here, after the port matched, so other
-   * connections never pay for it. */
+  /* A listener on 0.0.0.0 accepts connections to every IPv4 address of
+   * the machine, and one on :: (libuv leaves IPV6_V6ONLY off) to IPv6 and
+   * IPv4 addresses both. The interfaces are listed only here, after the
+   * port matched, so other connections never pay for it. */
   if (self->sa_family == AF_INET && target.family != AF_INET)
     return 0;
   return ip_is_loopback(&target) || ip_is_local(&target);

@@ -75,8 +75,8 @@ struct st_tls {
 /* Picks the leaf certificate once the ClientHello is parsed: for the SNI
  * when the client sent one, else for the CONNECT host. OpenSSL 1.1.1 and
  * later call this even when the ClientHello has no SNI. An SNI that is not
- * a valid host name (the load tool hey sends "127.0.0.1:8443") is treated
- * as no SNI, so st_tls_sni() never returns it. */
+ * a valid host name, such as the "127.0.0.1:8443" that some clients send,
+ * is treated as no SNI, so st_tls_sni() never returns it. */
 static int servername_cb(SSL *ssl, int *alert, void *arg) {
   struct st_tls *tls = SSL_get_app_data(ssl);
   const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);

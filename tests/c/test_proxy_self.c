@@ -2,8 +2,8 @@
  * addresses would connect back to the proxy's own listener. The table
  * follows what Linux does: 0.0.0.0 and :: as a destination mean loopback,
  * an IPv4-mapped IPv6 address reaches the IPv4 listener, a listener on
- * 0.0.0.0 answers on every 127.x address, and one on :: answers on IPv4
- * too. */
+ * 0.0.0.0 accepts connections to every 127.x address, and one on :: to
+ * IPv4 addresses too. */
 #include <arpa/inet.h>
 
 #include "test.h"
@@ -77,8 +77,8 @@ TEST(proxy_self_other_port) {
 }
 
 
-/* A listener on every address also answers on the machine's other
- * addresses, for example its LAN address. */
+/* A listener on every address also accepts connections to the machine's
+ * other addresses, for example its LAN address. */
 TEST(proxy_self_local_interface) {
   uv_interface_address_t *ifs = NULL;
   int count = 0;

@@ -35,7 +35,7 @@ start_origin plain
 URL=http://127.0.0.1:$PORT_plain/bomb
 
 # html NAME: CLIENTS clients read 32 MiB each of the decoded page through
-# proxy NAME, then hang up. Prints the proxy's peak RSS in KiB.
+# proxy NAME, then hang up.
 html() {
   local proxy pid i short=0 pids=""
   eval "proxy=\$PROXY_$1 pid=\$PID_$1"
