@@ -59,6 +59,7 @@ void st__exchange_reset(struct exchange *ex) {
   ex->req_us = ex->resp_us = 0;
   ex->is_connect = ex->is_head = ex->magic = ex->want_upgrade = 0;
   ex->client_close = ex->req_done = ex->req_chunked = 0;
+  ex->req_body_started = ex->expect_continue = 0;
   ex->resp_head_done = ex->resp_done = ex->resp_started = 0;
   ex->interim = ex->upgraded = ex->record = ex->handshake_flow = 0;
   ex->out_chunked = ex->out_close = ex->inject = ex->head_held = 0;
@@ -364,6 +365,14 @@ static int start_connect(struct conn *c) {
 }
 
 
+static int expects_continue(const struct st_http_msg *req) {
+  size_t len = 0;
+  const char *v = st_headers_get(&req->headers, "expect", &len);
+
+  return v != NULL && len == 12 && strncasecmp(v, "100-continue", 12) == 0;
+}
+
+
 static int request_head(void *ud, struct st_http_msg *msg) {
   struct conn *c = ud;
   struct exchange *ex = &c->ex;
@@ -423,7 +432,11 @@ static int request_head(void *ud, struct st_http_msg *msg) {
                   st_strerror(rc));
     return ST_ECLOSED;
   }
-  if (ex->req.chunked || ex->req.content_length > 0)
+  /* A client that sent Expect: 100-continue waits for the origin before
+   * it sends the body, so until then the upstream timer runs instead. */
+  ex->expect_continue = expects_continue(&ex->req);
+  if ((ex->req.chunked || ex->req.content_length > 0) &&
+      !ex->expect_continue)
     st__conn_body_timer(c, 1);
   return 0;
 }
@@ -436,6 +449,11 @@ static int request_body(void *ud, const char *data, size_t n) {
   int rc;
 
   st__conn_body_timer(c, 1);
+  if (!ex->req_body_started) {
+    ex->req_body_started = 1;
+    if (ex->expect_continue && c->up != NULL && c->up->state == UP_READY)
+      st__upstream_arm_timer(c->up, 0);  /* the body timer takes over */
+  }
   if (recording(c)) {
     rc = st_capture_body_add(&ex->req_body, data, n);
     if (rc != 0)
@@ -524,11 +542,15 @@ void st__exchange_upstream_ready(struct conn *c) {
       return;
     }
   }
-  /* The upstream timeout runs from the end of the request: while the
-   * client still sends the body, the body timer watches it instead, and a
-   * reused connection's idle timer must not run on. */
-  st__upstream_arm_timer(c->up, ex->req_done ? c->proxy->cfg->upstream_timeout
-                                             : 0);
+  /* The upstream timeout runs from the end of the request, or until the
+   * 100 Continue a client waits for: while the client sends the body,
+   * the body timer watches it instead, and a reused connection's idle
+   * timer must not run on. */
+  st__upstream_arm_timer(c->up,
+                         ex->req_done || (ex->expect_continue &&
+                                          !ex->req_body_started)
+                             ? c->proxy->cfg->upstream_timeout
+                             : 0);
   st__conn_update_reading(c);
 }
 

@@ -69,6 +69,8 @@ struct exchange {
   int client_close;         /* the client ends the connection after this */
   int req_done;
   int req_chunked;
+  int req_body_started;     /* a byte of the request body arrived */
+  int expect_continue;      /* the client waits for 100 before its body */
   int resp_head_done;
   int resp_done;
   int resp_started;         /* bytes of the response reached the client */

@@ -75,6 +75,36 @@ check_lacks "no 504 logged" " 504: " "$(cat "$TMP/p.proxy.log")"
 out=$(upload 1 1 4 1 2>&1)
 check_has "stalled body: 408" "HTTP/1.1 408 Request Timeout" "$out"
 
+# A client that waits for 100 Continue sends nothing while the origin
+# takes longer than idle_timeout to answer; that is not a stalled body.
+start_proxy w "proxy = { idle_timeout = 1, upstream_timeout = 4 },"
+out=$(python3 - "$PROXY_w" "$PORT_plain" <<'PY'
+import socket, sys
+host, port = sys.argv[1].split(":")
+s = socket.create_connection((host, int(port)), timeout=10)
+s.sendall(("POST http://127.0.0.1:%s/continue?delay=2 HTTP/1.1\r\n"
+           "Host: 127.0.0.1\r\nContent-Length: 3\r\n"
+           "Expect: 100-continue\r\nConnection: close\r\n\r\n"
+           % sys.argv[2]).encode())
+interim = s.recv(4096).decode().split("\r\n")[0]
+s.sendall(b"xyz")
+data = b""
+while True:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+print(interim)
+print(data.decode().split("\r\n")[0])
+print(data.decode().split("\r\n\r\n", 1)[-1])
+PY
+)
+check_has "slow 100 Continue: the interim response" "HTTP/1.1 100 Continue" \
+  "$out"
+check_has "slow 100 Continue: 200" "HTTP/1.1 200 OK" "$out"
+check_has "slow 100 Continue: the body arrived" "got 3 bytes: xyz" "$out"
+stop_proxy w
+
 # 30 MB at 4 MB/s takes about 7 s, while the origin could send it all in
 # well under a second, so the proxy stops reading it for seconds at a time.
 for type in text/plain text/html; do
