@@ -32,7 +32,12 @@ void st__exchange_init(struct exchange *ex, size_t max_body,
 
 
 static void reset_body(struct st_capture_body *b) {
-  if (b->data.cap > KEEP_BODY_STORAGE)
+  const struct st_capture_budget *budget = b->budget;
+
+  /* Storage kept for the next exchange counts against the shared budget,
+   * so idle connections keep it only while half the budget is free. */
+  if (b->data.cap > KEEP_BODY_STORAGE ||
+      (budget != NULL && budget->used > budget->max / 2))
     st_capture_body_cleanup(b);
   b->data.len = 0;
   b->total = 0;
