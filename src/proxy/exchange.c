@@ -548,9 +548,9 @@ void st__exchange_upstream_ready(struct conn *c) {
     }
   }
   /* The upstream timeout runs from the end of the request, or until the
-   * 100 Continue a client waits for: while the client sends the body,
-   * the body timer watches it instead, and a reused connection's idle
-   * timer must not run on. */
+   * 100 Continue a client waits for. While the client sends the body, the
+   * body timer watches it instead, and a reused connection's idle timer
+   * must not run on. */
   st__upstream_arm_timer(c->up,
                          ex->req_done || (ex->expect_continue &&
                                           !ex->req_body_started)
