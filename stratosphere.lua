@@ -32,6 +32,13 @@ return {
     -- Longer bodies are still relayed in full but recorded truncated.
     max_body = 16 * 1024 * 1024,
 
+    -- Bytes of memory that the bodies being recorded may take together,
+    -- over all connections and the flows waiting to be written to
+    -- probe.db (256 MiB). When many large bodies arrive at once, those
+    -- that find no room left are recorded truncated, like bodies over
+    -- max_body, and still relayed in full.
+    body_memory = 256 * 1024 * 1024,
+
     -- Seconds a client may take to send a request's headers.
     header_timeout = 10,
 

@@ -55,6 +55,7 @@ static const struct key_spec keys[] = {
   { "proxy", "password", KIND_STRING, FIELD(proxy_password) },
   { "proxy", "upstream_verify", KIND_BOOLEAN, FIELD(upstream_verify) },
   { "proxy", "max_body", KIND_INTEGER, FIELD(max_body) },
+  { "proxy", "body_memory", KIND_INTEGER, FIELD(body_memory) },
   { "proxy", "header_timeout", KIND_NUMBER, FIELD(header_timeout) },
   { "proxy", "idle_timeout", KIND_NUMBER, FIELD(idle_timeout) },
   { "proxy", "upstream_timeout", KIND_NUMBER, FIELD(upstream_timeout) },
@@ -196,6 +197,7 @@ int st_config_defaults(struct st_config *cfg, const char *base_dir) {
 
   cfg->upstream_verify = 1;
   cfg->max_body = 16 * 1024 * 1024;
+  cfg->body_memory = 256 * 1024 * 1024;
   cfg->header_timeout = 10;
   cfg->idle_timeout = 60;
   cfg->upstream_timeout = 30;

@@ -55,6 +55,8 @@ struct st_config {
   char *proxy_password;
   int upstream_verify;      /* verify upstream TLS certificates */
   int64_t max_body;         /* bytes of a body kept for recording */
+  int64_t body_memory;      /* bytes all bodies kept for recording may
+                             * take together */
   double header_timeout;    /* seconds to receive a request's headers */
   double idle_timeout;      /* seconds a keep-alive connection may idle */
   double upstream_timeout;  /* seconds to wait for an upstream response */

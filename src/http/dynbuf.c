@@ -43,6 +43,20 @@ int st_dynbuf_reserve(struct st_dynbuf *buf, size_t n) {
 }
 
 
+int st_dynbuf_grow_to(struct st_dynbuf *buf, size_t cap) {
+  char *data;
+
+  if (cap <= buf->cap)
+    return 0;
+  data = st_realloc(buf->data, cap);
+  if (data == NULL)
+    return ST_ENOMEM;
+  buf->data = data;
+  buf->cap = cap;
+  return 0;
+}
+
+
 int st_dynbuf_append(struct st_dynbuf *buf, const void *data, size_t n) {
   int rc;
 

@@ -31,6 +31,11 @@ int st_dynbuf_appendf(struct st_dynbuf *buf, const char *fmt, ...)
 /* Makes room for at least n more bytes without changing len. */
 int st_dynbuf_reserve(struct st_dynbuf *buf, size_t n);
 
+/* Grows the storage to exactly cap bytes, one of them kept spare for
+ * st_dynbuf_take()'s NUL; does nothing when it is that large already.
+ * Returns 0 or ST_ENOMEM. */
+int st_dynbuf_grow_to(struct st_dynbuf *buf, size_t cap);
+
 /* Removes the first n bytes (n <= len), keeping the storage. */
 void st_dynbuf_consume(struct st_dynbuf *buf, size_t n);
 

@@ -1,5 +1,6 @@
 #include "http/http.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,103 @@ static int check_smuggling(struct st_http_parser *p) {
 }
 
 
+static int is_host_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+         c == '~';
+}
+
+
+static int is_hex(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+         (c >= 'A' && c <= 'F');
+}
+
+
+/* Checks an IPv6 literal of len bytes, without its brackets. */
+static int valid_ipv6(const char *p, size_t len) {
+  char text[INET6_ADDRSTRLEN];
+  unsigned char addr[16];
+
+  if (len == 0 || len >= sizeof(text))
+    return 0;
+  memcpy(text, p, len);
+  text[len] = '\0';
+  return inet_pton(AF_INET6, text, addr) == 1;
+}
+
+
+int st_http_host_parse(const char *value, size_t len, const char **host,
+                       size_t *host_len) {
+  const char *end = value + len, *p, *port;
+  unsigned long port_value = 0;
+
+  if (len > 0 && value[0] == '[') {
+    const char *close = memchr(value, ']', len);
+    if (close == NULL || !valid_ipv6(value + 1, (size_t)(close - value - 1)))
+      return ST_EINVAL;
+    *host = value + 1;
+    *host_len = (size_t)(close - value - 1);
+    port = close + 1;
+  } else {
+    for (p = value; p < end && *p != ':'; p++) {
+      if (*p == '%') {
+        if (end - p < 3 || !is_hex((unsigned char)p[1]) ||
+            !is_hex((unsigned char)p[2]))
+          return ST_EINVAL;
+        p += 2;
+      } else if (!is_host_char((unsigned char)*p)) {
+        return ST_EINVAL;
+      }
+    }
+    if (p == value || p - value > 255)
+      return ST_EINVAL;
+    *host = value;
+    *host_len = (size_t)(p - value);
+    port = p;
+  }
+  /* RFC 9110 allows an empty port after the colon. */
+  if (port == end)
+    return 0;
+  if (*port != ':' || end - port > 6)
+    return ST_EINVAL;
+  for (p = port + 1; p < end; p++) {
+    if (*p < '0' || *p > '9')
+      return ST_EINVAL;
+    port_value = port_value * 10 + (unsigned long)(*p - '0');
+  }
+  return port_value <= 65535 ? 0 : ST_EINVAL;
+}
+
+
+/* Rejects a request with more than one Host field or an invalid one
+ * (RFC 9112 section 3.2): a server and a proxy could each pick another
+ * of them. */
+static int check_host(struct st_http_parser *p) {
+  const struct st_headers *h = &p->msg.headers;
+  long first = st_headers_find(h, "host", 0);
+  const char *host;
+  size_t host_len;
+
+  if (first < 0)
+    return 0;
+  if (st_headers_find(h, "host", (size_t)first + 1) >= 0) {
+    snprintf(p->reason, sizeof(p->reason),
+             "request has more than one Host field");
+    return ST_EPARSE;
+  }
+  if (st_http_host_parse(st_headers_value(h, (size_t)first),
+                         h->items[first].value_len, &host, &host_len) != 0) {
+    snprintf(p->reason, sizeof(p->reason), "invalid Host \"%.*s\"",
+             (int)(h->items[first].value_len < 64
+                       ? h->items[first].value_len : 64),
+             st_headers_value(h, (size_t)first));
+    return ST_EPARSE;
+  }
+  return 0;
+}
+
+
 static int on_headers_complete(http_parser *hp) {
   struct st_http_parser *p = parser_of(hp);
   struct st_http_msg *msg = &p->msg;
@@ -207,6 +305,8 @@ static int on_headers_complete(http_parser *hp) {
   }
   if (msg->is_request) {
     rc = check_smuggling(p);
+    if (rc == 0)
+      rc = check_host(p);
     if (rc != 0) {
       p->cb_error = rc;
       return -1;

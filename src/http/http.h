@@ -85,9 +85,11 @@ void st_http_parser_cleanup(struct st_http_parser *p);
 /* Parses up to n bytes and returns how many were consumed. Stops early,
  * with p->done set, after each complete message, so bytes of a pipelined
  * message stay with the caller. Returns ST_EPARSE for malformed input
- * (a field name that is not a token included) or request smuggling (both
+ * (a field name that is not a token included), request smuggling (both
  * Transfer-Encoding and Content-Length, or two different
- * Content-Lengths), ST_ELIMIT for a head over ST_HTTP_MAX_HEAD,
+ * Content-Lengths) and a request with more than one Host field or an
+ * invalid one (st_http_host_parse()), ST_ELIMIT for a head over
+ * ST_HTTP_MAX_HEAD,
  * or a callback's code; p->reason then describes the problem. */
 long st_http_parser_feed(struct st_http_parser *p, const char *data,
                          size_t n);
@@ -99,6 +101,15 @@ int st_http_parser_eof(struct st_http_parser *p);
 
 /* Resumes after a complete message, ready for the next one. */
 void st_http_parser_next(struct st_http_parser *p);
+
+/* Parses a Host field value (len bytes) of the form uri-host [":" port]
+ * (RFC 9110 section 7.2). A reg-name may contain letters, digits, '-',
+ * '.', '_', '~' and %XX escapes only, so sub-delims such as ',' are
+ * rejected because no DNS name has them. The port is at most 65535.
+ * Returns 0 and points *host and *host_len at the host part, without
+ * brackets or port, or returns ST_EINVAL. */
+int st_http_host_parse(const char *value, size_t len, const char **host,
+                       size_t *host_len);
 
 /* Returns 1 when field i is hop-by-hop: Connection and every field it
  * names except Content-Length and Host, Proxy-Connection, Keep-Alive, TE,

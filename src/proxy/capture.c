@@ -9,16 +9,67 @@
 #include "util/time.h"
 
 
-void st_capture_body_init(struct st_capture_body *b, size_t max_body) {
+void st_capture_body_init(struct st_capture_body *b, size_t max_body,
+                          struct st_capture_budget *budget) {
   st_dynbuf_init(&b->data, max_body);
   b->total = 0;
   b->decoded = 0;
   b->decode_error[0] = '\0';
+  b->budget = budget;
+  b->charged = 0;
 }
 
 
 void st_capture_body_cleanup(struct st_capture_body *b) {
+  if (b->budget != NULL)
+    b->budget->used -= b->charged;
+  b->charged = 0;
   st_dynbuf_cleanup(&b->data);
+}
+
+
+/* Returns the bytes the budget has left, counting the flows that wait
+ * for the writer as used. */
+static size_t budget_room(const struct st_capture_budget *budget) {
+  size_t held = budget->used;
+
+  if (budget->writer != NULL)
+    held += st_writer_pending_bytes(budget->writer);
+  return budget->max > held ? budget->max - held : 0;
+}
+
+
+/* Grows the storage so that it can take *n more bytes, as far as the
+ * budget allows, and lowers *n to what fits. The storage doubles as a
+ * dynbuf's does, but never past the budget, which counts it whole. */
+static int grow(struct st_capture_body *b, size_t *n) {
+  struct st_dynbuf *d = &b->data;
+  size_t need = d->len + *n + 1;  /* +1: st_dynbuf_take()'s NUL */
+  size_t want, avail;
+  int rc;
+
+  if (*n == 0 || need <= d->cap)
+    return 0;
+  if (b->budget == NULL)
+    return st_dynbuf_reserve(d, *n);
+  want = d->cap * 2 > need ? d->cap * 2 : need;
+  if (want < 256)
+    want = 256;
+  if (want - 1 > d->max)
+    want = d->max + 1;
+  avail = budget_room(b->budget);
+  if (want - d->cap > avail)
+    want = d->cap + avail;
+  if (want < need)
+    *n = want > d->len + 1 ? want - d->len - 1 : 0;
+  if (*n == 0 || want <= d->cap)
+    return 0;
+  rc = st_dynbuf_grow_to(d, want);
+  if (rc != 0)
+    return rc;
+  b->budget->used += d->cap - b->charged;
+  b->charged = d->cap;
+  return 0;
 }
 
 
@@ -30,8 +81,19 @@ int st_capture_body_add(struct st_capture_body *b, const char *data,
   b->total += n;
   if (n > room)
     n = room;
-  rc = st_dynbuf_append(&b->data, data, n);
+  rc = grow(b, &n);
+  if (rc == 0)
+    rc = st_dynbuf_append(&b->data, data, n);
   return rc == ST_ELIMIT ? 0 : rc;
+}
+
+
+int st_capture_body_reserve(struct st_capture_body *b, size_t n) {
+  size_t room = b->data.max - b->data.len;
+
+  if (n > room)
+    n = room;
+  return grow(b, &n);
 }
 
 
@@ -325,6 +387,7 @@ static int finish_body(struct st_capture_body *b, const struct st_http_msg *m,
                        char **data, size_t *len, char truncated_len[24],
                        char decode_error[ST_ERRLEN]) {
   struct st_dynbuf decoded;
+  size_t decoded_max;
   enum st_decode_encoding enc = ST_DECODE_IDENTITY;
   const char *ce;
   size_t ce_len = 0;
@@ -350,7 +413,10 @@ static int finish_body(struct st_capture_body *b, const struct st_http_msg *m,
     return *data == NULL ? ST_ENOMEM : 0;
   }
 
-  st_dynbuf_init(&decoded, b->data.max);
+  decoded_max = b->data.max;
+  if (b->budget != NULL && budget_room(b->budget) + b->charged < decoded_max)
+    decoded_max = budget_room(b->budget) + b->charged;
+  st_dynbuf_init(&decoded, decoded_max);
   rc = st_decode_all(enc, b->data.data, b->data.len, decode_sink, &decoded,
                      decode_error, ST_ERRLEN);
   if (rc == ST_ENOMEM) {

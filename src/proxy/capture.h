@@ -14,6 +14,7 @@
 #include "http/dynbuf.h"
 #include "http/http.h"
 #include "store/flow.h"
+#include "store/writer.h"
 #include "util/err.h"
 
 /* Recorded header added when a body was longer than proxy.max_body; its
@@ -28,12 +29,25 @@
 /* The marker that replaces a redacted value. */
 #define ST_CAPTURE_REDACTED "<redacted>"
 
+/* Memory that the bodies kept for recording share, so that many
+ * connections at once cannot hold more than max bytes of them (the
+ * proxy.body_memory option). Flows waiting for the writer count too,
+ * because their bodies are the same bytes one step later. One per proxy,
+ * proxy loop thread only. */
+struct st_capture_budget {
+  size_t used;               /* bytes of body buffers allocated now */
+  size_t max;
+  struct st_writer *writer;  /* its pending flows count; may be NULL */
+};
+
 /* One body as kept for recording. */
 struct st_capture_body {
   struct st_dynbuf data;  /* the first max_body bytes; max is max_body */
   uint64_t total;         /* bytes of the whole body */
   int decoded;            /* data is already decoded (done while relaying) */
   char decode_error[ST_ERRLEN];  /* set when decoding failed while relaying */
+  struct st_capture_budget *budget;  /* NULL for no shared limit */
+  size_t charged;         /* bytes of data's storage counted in budget */
 };
 
 /* A finished exchange in the form the recorder needs. Messages are
@@ -52,13 +66,25 @@ struct st_capture {
   int64_t resp_us;         /* response head received */
 };
 
-void st_capture_body_init(struct st_capture_body *b, size_t max_body);
+/* Sets up an empty body that keeps up to max_body bytes, drawing its
+ * storage from budget (may be NULL), which must outlive it. */
+void st_capture_body_init(struct st_capture_body *b, size_t max_body,
+                          struct st_capture_budget *budget);
+
+/* Frees the storage and returns it to the budget. The body stays usable,
+ * with the same maximum and budget. */
 void st_capture_body_cleanup(struct st_capture_body *b);
 
-/* Keeps what fits of n more body bytes and counts them all. Returns 0 or
- * ST_ENOMEM. */
+/* Keeps what fits of n more body bytes and counts them all. What fits is
+ * limited by max_body and by the room left in the budget; a body cut
+ * either way is recorded with the ST_CAPTURE_TRUNCATED marker. Returns 0
+ * or ST_ENOMEM. */
 int st_capture_body_add(struct st_capture_body *b, const char *data,
                         size_t n);
+
+/* Allocates room for n more bytes at once where the budget allows, to
+ * spare the copies of growing step by step. Returns 0 or ST_ENOMEM. */
+int st_capture_body_reserve(struct st_capture_body *b, size_t n);
 
 /* Returns 1 when a response with this Content-Type (len bytes, NULL for
  * none) passes the capture filter: its value contains one of the
@@ -86,7 +112,9 @@ int st_capture_headers_json(struct st_dynbuf *out, const struct st_config *cfg,
                             const char *const *extra);
 
 /* Builds the flow row for cap, decoding bodies (a body that needs no
- * decoding is moved, not copied) and adding markers. Returns 0 and sets
+ * decoding is moved, not copied) and adding markers. A decoded body is
+ * cut at max_body, and at the room its budget has left plus the bytes of
+ * the encoded body it replaces. Returns 0 and sets
  * *out (caller owns it), or ST_ENOMEM. capture_us is the capture
  * timestamp. */
 int st_capture_flow(struct st_capture *cap, const struct st_config *cfg,

@@ -21,6 +21,7 @@ enum {
   TIMER_NONE,
   TIMER_IDLE,     /* between requests, or a quiet tunnel */
   TIMER_HEADER,   /* a request head is arriving */
+  TIMER_BODY,     /* a request body is arriving */
 };
 
 static void process(struct conn *c);
@@ -73,8 +74,8 @@ static void set_timer(struct conn *c, int kind) {
     c->timer_kind = kind;
     return;
   }
-  /* Re-arming an idle timer on every tunnel read is cheap (a heap update)
-   * and keeps a busy tunnel open. */
+  /* Re-arming an idle or body timer on every read is cheap (a heap
+   * update) and keeps a busy tunnel or upload open. */
   if (kind == c->timer_kind && kind == TIMER_HEADER)
     return;
   seconds = kind == TIMER_HEADER ? cfg->header_timeout : cfg->idle_timeout;
@@ -97,7 +98,8 @@ void st__conn_new(struct st_proxy *proxy, uv_stream_t *server) {
   c->client.conn = c;
   st_http_parser_init(&c->parser, 1, &st__request_callbacks, c);
   st_dynbuf_init(&c->inbuf, INBUF_MAX);
-  st__exchange_init(&c->ex, (size_t)proxy->cfg->max_body);
+  st__exchange_init(&c->ex, (size_t)proxy->cfg->max_body,
+                    &proxy->body_budget);
   c->next = proxy->conns;
   if (proxy->conns != NULL)
     proxy->conns->prev = c;
@@ -245,7 +247,8 @@ void st__conn_update_reading(struct conn *c) {
                   !recording_congested(c);
     up_want = up != NULL && (up->state == UP_HANDSHAKE ||
                              (up->state == UP_READY &&
-                              client_backlog < ST_PROXY_HIGH_WATER));
+                              client_backlog < ST_PROXY_HIGH_WATER &&
+                              !c->ex.decode_paused));
     break;
   case MODE_CONNECTING:
     up_want = 0;
@@ -356,6 +359,14 @@ static void sniff(struct conn *c, const char *data, size_t n) {
  * records its handshake. */
 void st__conn_touch(struct conn *c) {
   set_timer(c, TIMER_IDLE);
+}
+
+
+void st__conn_body_timer(struct conn *c, int on) {
+  if (on)
+    set_timer(c, TIMER_BODY);
+  else if (c->timer_kind == TIMER_BODY)
+    set_timer(c, TIMER_NONE);
 }
 
 
@@ -489,6 +500,11 @@ void st__conn_on_drain(struct conn *c) {
     st__conn_close(c);
     return;
   }
+  if (c->ex.decode_paused) {
+    st__exchange_resume_decode(c);
+    if (c->closing)
+      return;
+  }
   st__conn_update_reading(c);
 }
 
@@ -504,6 +520,18 @@ void st__conn_on_handshake(struct conn *c) {
 static void on_timer(uv_timer_t *timer) {
   struct conn *c = timer->data;
 
+  if (c->timer_kind == TIMER_BODY) {
+    /* While the proxy itself stops reading the body (the origin takes it
+     * slowly), the client is not the one stalling. */
+    if (!c->client.want_read) {
+      set_timer(c, TIMER_BODY);
+      return;
+    }
+    c->timer_kind = TIMER_NONE;
+    st__conn_fail(c, 408, "no request body bytes from the client for %g s "
+                  "(proxy.idle_timeout)", c->proxy->cfg->idle_timeout);
+    return;
+  }
   st_log_debug("proxy", "conn=%llu: %s timeout, closing",
                (unsigned long long)c->id,
                c->timer_kind == TIMER_HEADER ? "header" : "idle");

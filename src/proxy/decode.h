@@ -18,8 +18,10 @@ enum st_decode_encoding {
 /* Maps a Content-Encoding value (len bytes, NULL for none) to a coding. */
 enum st_decode_encoding st_decode_parse(const char *value, size_t len);
 
-/* Receives decoded bytes. A negative return stops decoding and is passed
- * back by st_decoder_feed(). */
+/* Receives decoded bytes. ST_EBUSY means the sink took them but wants no
+ * more for now: st_decoder_feed() then stops and returns ST_EBUSY, keeping
+ * the input it has not decoded. Any other negative return stops decoding
+ * and is passed back by st_decoder_feed(). */
 typedef int (*st_decode_sink)(void *ud, const char *data, size_t n);
 
 struct st_decoder;
@@ -32,8 +34,12 @@ int st_decoder_new(struct st_decoder **out, enum st_decode_encoding enc);
 void st_decoder_free(struct st_decoder **d);
 
 /* Decodes n bytes, passing the output to sink in pieces of up to 16 KiB.
- * Returns 0, ST_EPARSE for corrupt input (err says why), ST_ENOMEM, or
- * the sink's negative code. Bytes after the end of the compressed stream
+ * Returns 0, ST_EBUSY when the sink paused decoding, ST_EPARSE for
+ * corrupt input (err says why), ST_ENOMEM, or the sink's negative code.
+ * After ST_EBUSY the decoder keeps the rest of the input, and the caller
+ * calls again, with n = 0 or with more input, until it returns 0. Each
+ * such call decodes until the sink pauses again, so a paused caller that
+ * keeps feeding holds at most the input it fed. Bytes after the end of the compressed stream
  * are ignored, except that further gzip members and zstd frames are
  * decoded too. A zstd body must start with a frame of the RFC 8878
  * format. */
@@ -42,7 +48,7 @@ int st_decoder_feed(struct st_decoder *d, const char *in, size_t n,
                     size_t errlen);
 
 /* Checks that the stream ended: returns 0, or ST_EPARSE when the input
- * stopped inside the compressed stream. */
+ * stopped inside the compressed stream or decoding is still paused. */
 int st_decoder_finish(struct st_decoder *d, char *err, size_t errlen);
 
 /* Decodes a whole body: creates a decoder, feeds in, and checks the end.

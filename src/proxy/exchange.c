@@ -18,21 +18,27 @@
 #define KEEP_BODY_STORAGE (1024 * 1024)
 
 
-void st__exchange_init(struct exchange *ex, size_t max_body) {
+void st__exchange_init(struct exchange *ex, size_t max_body,
+                       struct st_capture_budget *budget) {
   memset(ex, 0, sizeof(*ex));
   st_dynbuf_init(&ex->path, ST_HTTP_MAX_HEAD);
   st_http_msg_init(&ex->req, 1);
   st_http_msg_init(&ex->resp, 0);
   st_dynbuf_init(&ex->req_pending, SIZE_MAX);
   st_dynbuf_init(&ex->raw_held, ST_PROXY_BANNER_HOLD);
-  st_capture_body_init(&ex->req_body, max_body);
-  st_capture_body_init(&ex->resp_body, max_body);
+  st_capture_body_init(&ex->req_body, max_body, budget);
+  st_capture_body_init(&ex->resp_body, max_body, budget);
 }
 
 
 static void reset_body(struct st_capture_body *b) {
-  if (b->data.cap > KEEP_BODY_STORAGE)
-    st_dynbuf_cleanup(&b->data);
+  const struct st_capture_budget *budget = b->budget;
+
+  /* Storage kept for the next exchange counts against the shared budget,
+   * so idle connections keep it only while half the budget is free. */
+  if (b->data.cap > KEEP_BODY_STORAGE ||
+      (budget != NULL && budget->used > budget->max / 2))
+    st_capture_body_cleanup(b);
   b->data.len = 0;
   b->total = 0;
   b->decoded = 0;
@@ -58,9 +64,11 @@ void st__exchange_reset(struct exchange *ex) {
   ex->req_us = ex->resp_us = 0;
   ex->is_connect = ex->is_head = ex->magic = ex->want_upgrade = 0;
   ex->client_close = ex->req_done = ex->req_chunked = 0;
+  ex->req_body_started = ex->expect_continue = 0;
   ex->resp_head_done = ex->resp_done = ex->resp_started = 0;
   ex->interim = ex->upgraded = ex->record = ex->handshake_flow = 0;
   ex->out_chunked = ex->out_close = ex->inject = ex->head_held = 0;
+  ex->decode_paused = ex->resp_end_deferred = 0;
 }
 
 
@@ -155,6 +163,30 @@ static int split_authority(const char *a, size_t n, int default_port,
 }
 
 
+/* RFC 9112 section 3.2.2: a proxy replaces the Host of an absolute-form
+ * request with the authority of its target, without userinfo. */
+static int set_host_from_target(struct exchange *ex, const char *t,
+                                const struct http_parser_url *u) {
+  const char *host = t + u->field_data[UF_HOST].off;
+  size_t host_len = u->field_data[UF_HOST].len;
+  int v6 = memchr(host, ':', host_len) != NULL;
+  char value[300];
+  int n;
+
+  if (u->field_set & (1 << UF_PORT))
+    n = snprintf(value, sizeof(value), "%s%.*s%s:%.*s", v6 ? "[" : "",
+                 (int)host_len, host, v6 ? "]" : "",
+                 (int)u->field_data[UF_PORT].len,
+                 t + u->field_data[UF_PORT].off);
+  else
+    n = snprintf(value, sizeof(value), "%s%.*s%s", v6 ? "[" : "",
+                 (int)host_len, host, v6 ? "]" : "");
+  if (n < 0 || (size_t)n >= sizeof(value))
+    return ST_EINVAL;
+  return st_headers_set(&ex->req.headers, "Host", value, (size_t)n);
+}
+
+
 /* Fills ex->https, host, port and path from the request target. */
 static int parse_target(struct conn *c) {
   struct exchange *ex = &c->ex;
@@ -183,6 +215,9 @@ static int parse_target(struct conn *c) {
   else if (!st_headers_name_is(t + u.field_data[UF_SCHEMA].off,
                                u.field_data[UF_SCHEMA].len, "http"))
     return ST_EINVAL;
+  rc = set_host_from_target(ex, t, &u);
+  if (rc != 0)
+    return rc;
   if (c->https) {
     /* Inside an intercepted tunnel the origin is the CONNECT target,
      * whatever host an absolute-form target names. */
@@ -211,6 +246,39 @@ static int parse_target(struct conn *c) {
                              t + u.field_data[UF_QUERY].off);
   }
   return rc;
+}
+
+
+/* Compares two host names as DNS does: ignoring case and one trailing
+ * dot. */
+static int same_host(const char *a, size_t a_len, const char *b,
+                     size_t b_len) {
+  if (a_len > 0 && a[a_len - 1] == '.')
+    a_len--;
+  if (b_len > 0 && b[b_len - 1] == '.')
+    b_len--;
+  return a_len == b_len && strncasecmp(a, b, a_len) == 0;
+}
+
+
+/* Inside an intercepted tunnel, returns 1 when the request's Host names
+ * the host of the TLS session: the client's SNI, or the CONNECT host when
+ * it sent none. The leaf certificate vouches for that name only, so a
+ * request for another host on the same connection gets 421 (RFC 9110
+ * section 15.5.20). A request without Host passes. */
+static int host_matches_tls(struct conn *c) {
+  const char *name = st_tls_sni(c->client.tls);
+  const char *value, *host;
+  size_t value_len = 0, host_len;
+
+  if (name == NULL)
+    name = c->tunnel_host;
+  value = st_headers_get(&c->ex.req.headers, "host", &value_len);
+  if (value == NULL)
+    return 1;
+  if (st_http_host_parse(value, value_len, &host, &host_len) != 0)
+    return 0;  /* the parser already rejected invalid values */
+  return same_host(host, host_len, name, strlen(name));
 }
 
 
@@ -302,6 +370,14 @@ static int start_connect(struct conn *c) {
 }
 
 
+static int expects_continue(const struct st_http_msg *req) {
+  size_t len = 0;
+  const char *v = st_headers_get(&req->headers, "expect", &len);
+
+  return v != NULL && len == 12 && strncasecmp(v, "100-continue", 12) == 0;
+}
+
+
 static int request_head(void *ud, struct st_http_msg *msg) {
   struct conn *c = ud;
   struct exchange *ex = &c->ex;
@@ -331,6 +407,17 @@ static int request_head(void *ud, struct st_http_msg *msg) {
                   ex->req.target.data);
     return ST_ECLOSED;
   }
+  if (c->https && !host_matches_tls(c)) {
+    size_t len = 0;
+    const char *host = st_headers_get(&ex->req.headers, "host", &len);
+    const char *sni = st_tls_sni(c->client.tls);
+
+    st__conn_fail(c, 421, "Host %.*s is not %s, the TLS server name of this "
+                  "connection; open a new connection for it",
+                  (int)(len < 200 ? len : 200), host,
+                  sni != NULL ? sni : c->tunnel_host);
+    return ST_ECLOSED;
+  }
   if (!authorized(c)) {
     st__conn_fail(c, 407, "proxy authentication required");
     return ST_ECLOSED;
@@ -350,6 +437,12 @@ static int request_head(void *ud, struct st_http_msg *msg) {
                   st_strerror(rc));
     return ST_ECLOSED;
   }
+  /* A client that sent Expect: 100-continue waits for the origin before
+   * it sends the body, so until then the upstream timer runs instead. */
+  ex->expect_continue = expects_continue(&ex->req);
+  if ((ex->req.chunked || ex->req.content_length > 0) &&
+      !ex->expect_continue)
+    st__conn_body_timer(c, 1);
   return 0;
 }
 
@@ -360,6 +453,12 @@ static int request_body(void *ud, const char *data, size_t n) {
   char head[24];
   int rc;
 
+  st__conn_body_timer(c, 1);
+  if (!ex->req_body_started) {
+    ex->req_body_started = 1;
+    if (ex->expect_continue && c->up != NULL && c->up->state == UP_READY)
+      st__upstream_arm_timer(c->up, 0);  /* the body timer takes over */
+  }
   if (recording(c)) {
     rc = st_capture_body_add(&ex->req_body, data, n);
     if (rc != 0)
@@ -388,6 +487,7 @@ static int request_done(void *ud, struct st_http_msg *msg) {
   swap_trailers(&ex->req.trailers, &msg->trailers);
   ex->req.upgrade = msg->upgrade;
   ex->req_done = 1;
+  st__conn_body_timer(c, 0);
   if (ex->magic) {
     if (ex->is_connect)
       st__exchange_upstream_ready(c);
@@ -447,8 +547,15 @@ void st__exchange_upstream_ready(struct conn *c) {
       return;
     }
   }
-  if (ex->req_done)
-    st__upstream_arm_timer(c->up, c->proxy->cfg->upstream_timeout);
+  /* The upstream timeout runs from the end of the request, or until the
+   * 100 Continue a client waits for. While the client sends the body, the
+   * body timer watches it instead, and a reused connection's idle timer
+   * must not run on. */
+  st__upstream_arm_timer(c->up,
+                         ex->req_done || (ex->expect_continue &&
+                                          !ex->req_body_started)
+                             ? c->proxy->cfg->upstream_timeout
+                             : 0);
   st__conn_update_reading(c);
 }
 
@@ -519,7 +626,9 @@ static int client_body(void *ud, const char *data, size_t n) {
 
 
 /* Receives decoded HTML: keeps it for the record, then passes it through
- * the banner injector. */
+ * the banner injector. Pauses the decoder (ST_EBUSY) once the client has
+ * ST_PROXY_HIGH_WATER bytes queued: a few KB of compressed input can
+ * decode to many MB, which would otherwise all wait in memory. */
 static int decoded_body(void *ud, const char *data, size_t n) {
   struct conn *c = ud;
   int rc;
@@ -529,7 +638,10 @@ static int decoded_body(void *ud, const char *data, size_t n) {
     if (rc != 0)
       return rc;
   }
-  return st_inject_feed(&c->ex.injector, data, n, client_body, c);
+  rc = st_inject_feed(&c->ex.injector, data, n, client_body, c);
+  if (rc == 0 && st__endpoint_backlog(&c->client) >= ST_PROXY_HIGH_WATER)
+    return ST_EBUSY;
+  return rc;
 }
 
 
@@ -592,10 +704,9 @@ static int plan_response(struct conn *c) {
   /* One allocation of the announced size saves the copies of growing the
    * buffer by doubling. A failure here is retried by the first append. */
   if (ex->record && m->content_length > 0)
-    st_dynbuf_reserve(&ex->resp_body.data,
-                      (uint64_t)m->content_length < ex->resp_body.data.max
-                          ? (size_t)m->content_length
-                          : ex->resp_body.data.max);
+    st_capture_body_reserve(&ex->resp_body,
+                            (uint64_t)m->content_length < SIZE_MAX
+                                ? (size_t)m->content_length : SIZE_MAX);
   ex->inject = cfg->banner && !skip_body && ct != NULL &&
                contains_nocase(ct, ct_len, "text/html") &&
                m->status >= 200 && enc != ST_DECODE_UNSUPPORTED &&
@@ -743,6 +854,9 @@ static int decode_body(struct conn *c, const char *data, size_t n) {
   }
   rc = st_decoder_feed(ex->decoder, data, n, decoded_body, c, err,
                        sizeof(err));
+  ex->decode_paused = rc == ST_EBUSY;
+  if (rc == ST_EBUSY)
+    return 0;  /* resumed by st__exchange_resume_decode() */
   if (rc == ST_EPARSE && ex->head_held) {
     st_log_info("proxy", "conn=%llu host=%s: relaying the page without "
                 "the banner: %s", (unsigned long long)c->id, ex->host, err);
@@ -768,17 +882,14 @@ static int response_body(void *ud, const char *data, size_t n) {
 }
 
 
-static int response_done(void *ud, struct st_http_msg *msg) {
-  struct upstream *up = ud;
-  struct conn *c = up->conn;
+/* Ends the response to the client once its whole body went through:
+ * the decoder's end check, the banner's last bytes and the last chunk. */
+static int finish_response(struct conn *c) {
   struct exchange *ex = &c->ex;
   char err[ST_ERRLEN];
   struct st_dynbuf end;
   int rc = 0;
 
-  if (ex->interim)
-    return 0;  /* the final response follows; see st__upstream_on_data */
-  swap_trailers(&ex->resp.trailers, &msg->trailers);
   if (ex->decoder != NULL) {
     ex->resp_body.decoded = 1;
     if (st_decoder_finish(ex->decoder, err, sizeof(err)) != 0) {
@@ -810,6 +921,44 @@ static int response_done(void *ud, struct st_http_msg *msg) {
   }
   ex->resp_done = 1;
   return rc;
+}
+
+
+static int response_done(void *ud, struct st_http_msg *msg) {
+  struct upstream *up = ud;
+  struct conn *c = up->conn;
+  struct exchange *ex = &c->ex;
+
+  if (ex->interim)
+    return 0;  /* the final response follows; see st__upstream_on_data */
+  swap_trailers(&ex->resp.trailers, &msg->trailers);
+  if (ex->decode_paused) {
+    ex->resp_end_deferred = 1;
+    return 0;
+  }
+  return finish_response(c);
+}
+
+
+void st__exchange_resume_decode(struct conn *c) {
+  struct exchange *ex = &c->ex;
+  int rc;
+
+  rc = decode_body(c, NULL, 0);
+  if (rc == 0 && !ex->decode_paused && ex->resp_end_deferred) {
+    ex->resp_end_deferred = 0;
+    rc = finish_response(c);
+    if (rc == 0) {
+      if (c->up != NULL)
+        st__upstream_response_complete(c->up);
+      else
+        st__exchange_finish(c);
+      return;
+    }
+  }
+  if (rc != 0)
+    st__exchange_upstream_failed(c, 502, "relaying the decoded response "
+                                 "failed");
 }
 
 
@@ -857,8 +1006,8 @@ void st__exchange_record(struct conn *c, int force) {
   cap.req_us = ex->req_us;
   cap.resp_us = ex->resp_us;
   /* The bodies move into the flow; the exchange starts fresh ones. */
-  st_capture_body_init(&ex->req_body, max_body);
-  st_capture_body_init(&ex->resp_body, max_body);
+  st_capture_body_init(&ex->req_body, max_body, &proxy->body_budget);
+  st_capture_body_init(&ex->resp_body, max_body, &proxy->body_budget);
 
   rc = st_capture_flow(&cap, proxy->cfg, st_time_now_us(), &flow);
   st_capture_body_cleanup(&cap.req_body);

@@ -69,6 +69,8 @@ struct exchange {
   int client_close;         /* the client ends the connection after this */
   int req_done;
   int req_chunked;
+  int req_body_started;     /* a byte of the request body arrived */
+  int expect_continue;      /* the client waits for 100 before its body */
   int resp_head_done;
   int resp_done;
   int resp_started;         /* bytes of the response reached the client */
@@ -80,6 +82,8 @@ struct exchange {
   int out_close;            /* body is delimited by closing the client */
   int inject;               /* inserting the banner */
   int head_held;            /* response head not sent: decoding unproven */
+  int decode_paused;        /* the decoder waits for the client to drain */
+  int resp_end_deferred;    /* the response ended while decode_paused */
   struct st_decoder *decoder;  /* decoding HTML for the banner */
   struct st_inject injector;
   struct st_dynbuf raw_held;     /* encoded body bytes received while the
@@ -164,6 +168,7 @@ struct st_proxy {
   struct conn *conns;
   uint64_t next_id;
   struct st_proxy_stats stats;
+  struct st_capture_budget body_budget;  /* bodies held for recording */
   uint64_t drops_unlogged;   /* drops since the last warning */
   uint64_t last_drop_warn_ms;
   int handles;               /* open proxy-level handles */
@@ -207,6 +212,11 @@ void st__conn_tunnel_start(struct conn *c);
 /* Restarts the idle timeout of a tunnel that just carried bytes. */
 void st__conn_touch(struct conn *c);
 
+/* Starts or restarts (on = 1) the timeout for the next piece of a request
+ * body, proxy.idle_timeout, or stops it (on = 0). When it runs out, the
+ * client gets 408. */
+void st__conn_body_timer(struct conn *c, int on);
+
 /* upstream.c */
 int st__upstream_open(struct conn *c, const char *host, int port, int tls);
 void st__upstream_detach(struct upstream **up);
@@ -219,10 +229,15 @@ void st__upstream_on_drain(struct upstream *up);
 void st__upstream_on_handshake(struct upstream *up);
 void st__upstream_arm_timer(struct upstream *up, double seconds);
 
+/* Readies the response parser for the next response and finishes the
+ * exchange, once the response is complete. */
+void st__upstream_response_complete(struct upstream *up);
+
 /* exchange.c: requests and responses */
 extern const struct st_http_callbacks st__request_callbacks;
 extern const struct st_http_callbacks st__response_callbacks;
-void st__exchange_init(struct exchange *ex, size_t max_body);
+void st__exchange_init(struct exchange *ex, size_t max_body,
+                       struct st_capture_budget *budget);
 void st__exchange_reset(struct exchange *ex);
 void st__exchange_cleanup(struct exchange *ex);
 void st__exchange_upstream_ready(struct conn *c);
@@ -230,6 +245,10 @@ void st__exchange_upstream_failed(struct conn *c, int status,
                                   const char *reason);
 void st__exchange_record(struct conn *c, int force);
 void st__exchange_finish(struct conn *c);
+
+/* Decodes more of a body whose decoding paused for a slow client, now
+ * that the client drained; finishes the response when it had ended. */
+void st__exchange_resume_decode(struct conn *c);
 
 /* magic.c */
 void st__magic_serve(struct conn *c);

@@ -75,23 +75,102 @@ static int port_of(const struct sockaddr *sa) {
 }
 
 
+/* An IP address without its port, in the form that a connection uses:
+ * IPv4-mapped IPv6 addresses become IPv4. */
+struct ip_addr {
+  int family;                /* AF_INET or AF_INET6 */
+  unsigned char bytes[16];   /* 4 used for AF_INET */
+};
+
+
+static struct ip_addr ip_of(const struct sockaddr *sa) {
+  struct ip_addr ip;
+
+  memset(&ip, 0, sizeof(ip));
+  if (sa->sa_family == AF_INET) {
+    ip.family = AF_INET;
+    memcpy(ip.bytes, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    return ip;
+  }
+  const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+  if (IN6_IS_ADDR_V4MAPPED(a6)) {
+    ip.family = AF_INET;
+    memcpy(ip.bytes, a6->s6_addr + 12, 4);
+  } else {
+    ip.family = AF_INET6;
+    memcpy(ip.bytes, a6->s6_addr, 16);
+  }
+  return ip;
+}
+
+
+/* Returns the address a connection to ip reaches on Linux: 0.0.0.0 means
+ * 127.0.0.1 and :: means ::1, as in the kernel's ip_route_connect() and
+ * tcp_v6_connect(). */
+static struct ip_addr connect_destination(struct ip_addr ip) {
+  static const unsigned char any[16] = { 0 };
+
+  if (ip.family == AF_INET && memcmp(ip.bytes, any, 4) == 0) {
+    ip.bytes[0] = 127;
+    ip.bytes[3] = 1;
+  } else if (ip.family == AF_INET6 && memcmp(ip.bytes, any, 16) == 0) {
+    ip.bytes[15] = 1;
+  }
+  return ip;
+}
+
+
+static int ip_equal(const struct ip_addr *a, const struct ip_addr *b) {
+  return a->family == b->family &&
+         memcmp(a->bytes, b->bytes, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+
+static int ip_is_loopback(const struct ip_addr *ip) {
+  static const unsigned char v6_loopback[16] = { [15] = 1 };
+
+  if (ip->family == AF_INET)
+    return ip->bytes[0] == 127;
+  return memcmp(ip->bytes, v6_loopback, 16) == 0;
+}
+
+
+/* Returns 1 when ip is an address of one of this machine's interfaces. A
+ * failure to list them counts as no match. */
+static int ip_is_local(const struct ip_addr *ip) {
+  uv_interface_address_t *ifs = NULL;
+  int count = 0, found = 0;
+
+  if (uv_interface_addresses(&ifs, &count) != 0)
+    return 0;
+  for (int i = 0; i < count && !found; i++) {
+    struct ip_addr local = ip_of((const struct sockaddr *)&ifs[i].address);
+    found = ip_equal(&local, ip);
+  }
+  uv_free_interface_addresses(ifs, count);
+  return found;
+}
+
+
 int st__proxy_is_self(const struct st_proxy *proxy,
                       const struct sockaddr *addr) {
   const struct sockaddr *self = (const struct sockaddr *)&proxy->listen_addr;
+  struct ip_addr target, listener;
 
   if (port_of(addr) != port_of(self))
     return 0;
-  /* A listener on every address answers on loopback too; other local
-   * addresses are not enumerated. */
-  if (is_unspecified(self))
-    return is_loopback(addr) || is_unspecified(addr);
-  if (addr->sa_family != self->sa_family)
+  target = connect_destination(ip_of(addr));
+  if (!is_unspecified(self)) {
+    listener = ip_of(self);
+    return ip_equal(&target, &listener);
+  }
+  /* A listener on 0.0.0.0 accepts connections to every IPv4 address of
+   * the machine, and one on :: (libuv leaves IPV6_V6ONLY off) to IPv6 and
+   * IPv4 addresses both. The interfaces are listed only here, after the
+   * port matched, so other connections never pay for it. */
+  if (self->sa_family == AF_INET && target.family != AF_INET)
     return 0;
-  if (addr->sa_family == AF_INET)
-    return ((const struct sockaddr_in *)addr)->sin_addr.s_addr ==
-           ((const struct sockaddr_in *)self)->sin_addr.s_addr;
-  return memcmp(&((const struct sockaddr_in6 *)addr)->sin6_addr,
-                &((const struct sockaddr_in6 *)self)->sin6_addr, 16) == 0;
+  return ip_is_loopback(&target) || ip_is_local(&target);
 }
 
 
@@ -278,6 +357,8 @@ int st_proxy_new(uv_loop_t *loop, const struct st_proxy_options *opts,
   proxy->loop = loop;
   proxy->cfg = cfg;
   proxy->opts = *opts;
+  proxy->body_budget.max = (size_t)cfg->body_memory;
+  proxy->body_budget.writer = opts->writer;
   if (make_banner(proxy) != 0 || make_auth(proxy) != 0) {
     rc = st_seterr(err, errlen, ST_ENOMEM, "out of memory");
     goto fail;

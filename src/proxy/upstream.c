@@ -301,6 +301,10 @@ void st__upstream_on_data(struct upstream *up, const char *data, size_t n) {
     st__upstream_detach(&c->up);
     return;
   }
+  /* During the response, upstream_timeout limits the time between two
+   * reads, not the whole transfer. */
+  if (ex->resp_head_done)
+    st__upstream_arm_timer(up, c->proxy->cfg->upstream_timeout);
 
   while (off < n) {
     long used = st_http_parser_feed(&up->parser, data + off, n - off);
@@ -333,6 +337,12 @@ void st__upstream_on_data(struct upstream *up, const char *data, size_t n) {
 }
 
 
+void st__upstream_response_complete(struct upstream *up) {
+  st_http_parser_next(&up->parser);
+  st__exchange_finish(up->conn);
+}
+
+
 void st__upstream_on_eof(struct upstream *up) {
   struct conn *c = up->conn;
   struct exchange *ex;
@@ -355,6 +365,12 @@ void st__upstream_on_eof(struct upstream *up) {
     if (st_http_parser_eof(&up->parser) == 0 && ex->resp_done) {
       ex->client_close = 1;
       st__exchange_finish(c);
+      return;
+    }
+    if (ex->resp_end_deferred) {
+      /* Decoding waits for the client; st__exchange_resume_decode()
+       * finishes the response. */
+      ex->client_close = 1;
       return;
     }
     st_log_info("proxy", "conn=%llu host=%s: origin closed during the "
@@ -415,6 +431,12 @@ static void on_timer(uv_timer_t *timer) {
   limit = c->proxy->cfg->upstream_timeout;
   if (!c->ex.active || c->ex.resp_done) {
     st__upstream_detach(&c->up);  /* idle keep-alive connection */
+    return;
+  }
+  if (up->state == UP_READY && c->ex.resp_head_done && !up->ep.want_read) {
+    /* The proxy stopped reading until the client takes what is queued
+     * for it: the origin is not the one stalling. */
+    st__upstream_arm_timer(up, limit);
     return;
   }
   if (up->state != UP_READY)

@@ -434,6 +434,16 @@ int st_writer_enqueue(struct st_writer *writer, struct st_flow *flow) {
 }
 
 
+size_t st_writer_pending_bytes(struct st_writer *writer) {
+  size_t bytes;
+
+  pthread_mutex_lock(&writer->lock);
+  bytes = writer->pending_bytes;
+  pthread_mutex_unlock(&writer->lock);
+  return bytes;
+}
+
+
 int st_writer_congested(struct st_writer *writer) {
   return atomic_load(&writer->congested);
 }

@@ -53,6 +53,11 @@ int st_writer_start(struct st_writer **out, const char *path, char *err,
  * ST_WRITER_QUEUE_MAX flows are waiting. Callable from any thread. */
 int st_writer_enqueue(struct st_writer *writer, struct st_flow *flow);
 
+/* Returns the bytes of flows waiting or being committed, as counted for
+ * congestion. Callable from any thread; holds the queue's lock only to
+ * read the count, never during a commit. */
+size_t st_writer_pending_bytes(struct st_writer *writer);
+
 /* Returns 1 while the writer is congested: more than
  * ST_WRITER_CONGESTED_BYTES of flows, or more than three quarters of
  * ST_WRITER_QUEUE_MAX flows, wait or are being committed. It stays

@@ -62,6 +62,8 @@ struct st_tls {
   int handshake_done;
   int host_kind;     /* ST__HOST_* */
   char host[ST__HOST_BUF];  /* "" on the server side without CONNECT host */
+  char sni[ST__HOST_BUF];   /* server side: the client's SNI, normalized;
+                             * "" when it sent none or an invalid one */
   char alpn[32];
   char callback_err[ST_ERRLEN];  /* set by the servername callback */
 };
@@ -73,15 +75,23 @@ struct st_tls {
 /* Picks the leaf certificate once the ClientHello is parsed: for the SNI
  * when the client sent one, else for the CONNECT host. OpenSSL 1.1.1 and
  * later call this even when the ClientHello has no SNI. An SNI that is not
- * a valid host name (some clients send "127.0.0.1:443") also falls back
- * to the CONNECT host. */
+ * a valid host name, such as the "127.0.0.1:8443" that some clients send,
+ * is treated as no SNI, so st_tls_sni() never returns it. */
 static int servername_cb(SSL *ssl, int *alert, void *arg) {
   struct st_tls *tls = SSL_get_app_data(ssl);
   const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  const char *name = sni != NULL ? sni : tls->host;
+  const char *name = tls->host;
+  char ignored[ST_ERRLEN];
   X509 *cert;
-  int rc;
+  int kind, rc;
 
+  tls->sni[0] = '\0';
+  if (sni != NULL &&
+      st__ca_normalize_host(sni, tls->sni, &kind, ignored,
+                            sizeof(ignored)) != 0)
+    tls->sni[0] = '\0';
+  if (tls->sni[0] != '\0')
+    name = tls->sni;
   if (name[0] == '\0') {
     snprintf(tls->callback_err, sizeof(tls->callback_err),
              "the client sent no SNI and there is no CONNECT host");
@@ -90,11 +100,6 @@ static int servername_cb(SSL *ssl, int *alert, void *arg) {
   }
   rc = st_ca_leaf(tls->ctx->ca, name, &cert, tls->callback_err,
                   sizeof(tls->callback_err));
-  if (rc == ST_EINVAL && name == sni && tls->host[0] != '\0') {
-    name = tls->host;
-    rc = st_ca_leaf(tls->ctx->ca, name, &cert, tls->callback_err,
-                    sizeof(tls->callback_err));
-  }
   if (rc != 0) {
     *alert = SSL_AD_UNRECOGNIZED_NAME;
     return SSL_TLSEXT_ERR_ALERT_FATAL;
@@ -693,7 +698,7 @@ int st_tls_handshake_done(const struct st_tls *tls) {
 
 const char *st_tls_sni(const struct st_tls *tls) {
   if (tls->server)
-    return SSL_get_servername(tls->ssl, TLSEXT_NAMETYPE_host_name);
+    return tls->sni[0] != '\0' ? tls->sni : NULL;
   return tls->host_kind == ST__HOST_NAME ? tls->host : NULL;
 }
 

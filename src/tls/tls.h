@@ -174,7 +174,10 @@ int st_tls_resumed(const struct st_tls *tls);
 int st_tls_handshake_done(const struct st_tls *tls);
 
 /* The server name the client sent (server side) or the name sent as SNI
- * (client side); NULL when none was sent. Valid until st_tls_free(). */
+ * (client side); NULL when none was sent. On the server side the name is
+ * normalized as st_tls_host() is, and NULL also when the client sent a
+ * name that is not a valid host, such as "127.0.0.1:8443". Valid until
+ * st_tls_free(). */
 const char *st_tls_sni(const struct st_tls *tls);
 
 /* The host the session was created with, normalized: lowercase, without

@@ -47,6 +47,7 @@ TEST(config_defaults_match_documented_values) {
   ASSERT_INT_EQ(50 * 1000 * 1000, cfg.vacuum_threshold);
   ASSERT(cfg.vacuum_interval == 600);
   ASSERT_INT_EQ(16 * 1024 * 1024, cfg.max_body);
+  ASSERT_INT_EQ(256 * 1024 * 1024, cfg.body_memory);
   ASSERT_INT_EQ(1, cfg.banner);
   ASSERT_INT_EQ(1, cfg.upstream_verify);
   ASSERT_INT_EQ(4, cfg.capture_content_types.count);
@@ -67,6 +68,7 @@ TEST(config_shipped_file_loads) {
   ASSERT_STR_EQ("127.0.0.1:8080", cfg.proxy_listen);
   ASSERT(cfg.retention == 600);
   ASSERT_INT_EQ(4, cfg.redact_headers.count);
+  ASSERT_INT_EQ(256 * 1024 * 1024, cfg.body_memory);
   st_config_cleanup(&cfg);
 }
 

@@ -1,6 +1,7 @@
 /* Tests for src/proxy/decode.c: each coding, bodies split into pieces,
  * truncated and lying input. */
 #include <zlib.h>
+#include <zstd.h>
 
 #include "test.h"
 
@@ -190,6 +191,183 @@ TEST(decode_sink_limit_stops) {
 }
 
 
+/* Compresses plain into one zstd frame whose header declares a window of
+ * 2^window_log bytes: streamed with no content size, so the encoder keeps
+ * the window it was given. Returns the frame's length, or 0. */
+static size_t zstd_with_window(int window_log, unsigned char *out,
+                               size_t cap) {
+  ZSTD_CCtx *cctx = ZSTD_createCCtx();
+  ZSTD_inBuffer in = { plain, sizeof(plain) - 1, 0 };
+  ZSTD_inBuffer none = { NULL, 0, 0 };
+  ZSTD_outBuffer o = { out, cap, 0 };
+  size_t r;
+
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, window_log);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0);
+  r = ZSTD_compressStream2(cctx, &o, &in, ZSTD_e_continue);
+  if (!ZSTD_isError(r))
+    r = ZSTD_compressStream2(cctx, &o, &none, ZSTD_e_end);
+  ZSTD_freeCCtx(cctx);
+  return ZSTD_isError(r) || r != 0 ? 0 : o.pos;
+}
+
+
+/* Returns the window size a frame's header declares (RFC 8878 section
+ * 3.1.1.1.2), or 0 for a single-segment frame, which has none. */
+static uint64_t zstd_window_size(const unsigned char *frame) {
+  unsigned descriptor = frame[4], window = frame[5];
+  uint64_t base;
+
+  if (descriptor & 0x20)
+    return 0;
+  base = (uint64_t)1 << (10 + (window >> 3));
+  return base + base / 8 * (window & 7);
+}
+
+
+/* The decoder buffers a whole window per stream, so a frame may not make
+ * it allocate more than 8 MiB for one body. */
+TEST(decode_zstd_window_capped) {
+  unsigned char frame[256];
+  struct st_dynbuf out;
+  char err[ST_ERRLEN];
+  size_t n;
+
+  n = zstd_with_window(27, frame, sizeof(frame));
+  ASSERT(n > 0);
+  ASSERT_INT_EQ(128 * 1024 * 1024, zstd_window_size(frame));
+  st_dynbuf_init(&out, 4096);
+  ASSERT_INT_EQ(ST_EPARSE, st_decode_all(ST_DECODE_ZSTD, (const char *)frame,
+                                         n, collect, &out, err,
+                                         sizeof(err)));
+  printf("  128 MiB window: %s\n", err);
+  ASSERT(strstr(err, "window") != NULL);
+  ASSERT_INT_EQ(0, out.len);
+  st_dynbuf_cleanup(&out);
+
+  n = zstd_with_window(23, frame, sizeof(frame));
+  ASSERT(n > 0);
+  ASSERT_INT_EQ(8 * 1024 * 1024, zstd_window_size(frame));
+  st_dynbuf_init(&out, 4096);
+  ASSERT_INT_EQ(0, st_decode_all(ST_DECODE_ZSTD, (const char *)frame, n,
+                                 collect, &out, err, sizeof(err)));
+  ASSERT_MEM_EQ(plain, sizeof(plain) - 1, out.data, out.len);
+  st_dynbuf_cleanup(&out);
+}
+
+
+/* A sink that pauses the decoder after every piece, as the proxy does
+ * while the client has a backlog. */
+struct pausing_sink {
+  struct st_dynbuf out;
+  size_t calls;
+};
+
+
+static int pause_always(void *ud, const char *data, size_t n) {
+  struct pausing_sink *s = ud;
+  int rc = st_dynbuf_append(&s->out, data, n);
+
+  s->calls++;
+  return rc != 0 ? rc : ST_EBUSY;
+}
+
+
+/* Feeds in, in pieces of step bytes, to a decoder whose sink pauses after
+ * every piece of output, resuming with no input until it stops pausing.
+ * Checks that each call passes at most one piece to the sink and that the
+ * output is expected (expected_len bytes). */
+static int decode_paused(enum st_decode_encoding enc, const void *in,
+                         size_t n, size_t step, const char *expected,
+                         size_t expected_len) {
+  struct st_decoder *d = NULL;
+  struct pausing_sink sink;
+  char err[ST_ERRLEN];
+  size_t off = 0;
+  int rc = 0, ok;
+
+  memset(&sink, 0, sizeof(sink));
+  st_dynbuf_init(&sink.out, SIZE_MAX);
+  if (st_decoder_new(&d, enc) != 0)
+    return -1;
+  while (rc == 0 || rc == ST_EBUSY) {
+    size_t len = 0, before = sink.calls;
+
+    if (rc == 0 && off == n)
+      break;
+    if (rc == 0) {
+      len = n - off < step ? n - off : step;
+      off += len;
+    }
+    rc = st_decoder_feed(d, (const char *)in + off - len, len, pause_always,
+                         &sink, err, sizeof(err));
+    if (sink.calls - before > 1) {
+      fprintf(stderr, "  %zu pieces in one call\n", sink.calls - before);
+      rc = -1;
+    }
+  }
+  if (rc == 0)
+    rc = st_decoder_finish(d, err, sizeof(err));
+  if (rc != 0)
+    fprintf(stderr, "  rc %d: %s\n", rc, err);
+  ok = rc == 0 && sink.out.len == expected_len &&
+       memcmp(sink.out.data, expected, expected_len) == 0;
+  st_dynbuf_cleanup(&sink.out);
+  st_decoder_free(&d);
+  return ok ? 0 : -1;
+}
+
+
+TEST(decode_pause_and_resume) {
+  static const int zlib_bits[] = { 15 + 16, 15, -15 };
+  static const enum st_decode_encoding zlib_encs[] = {
+    ST_DECODE_GZIP, ST_DECODE_DEFLATE, ST_DECODE_DEFLATE,
+  };
+  size_t big_len = 4 * 1024 * 1024;
+  char *big = malloc(big_len);
+  size_t packed_cap = 1024 * 1024;
+  unsigned char *packed = malloc(packed_cap);
+  size_t steps[] = { 1, 7, 4096, 1 << 20 };
+
+  ASSERT(big != NULL && packed != NULL);
+  for (size_t i = 0; i < big_len; i++)
+    big[i] = "<p>bomb</p>\n"[i % 12];
+
+  for (size_t k = 0; k < 3; k++) {
+    z_stream z;
+    size_t n;
+
+    memset(&z, 0, sizeof(z));
+    deflateInit2(&z, 9, Z_DEFLATED, zlib_bits[k], 8, Z_DEFAULT_STRATEGY);
+    z.next_in = (unsigned char *)big;
+    z.avail_in = (uInt)big_len;
+    z.next_out = packed;
+    z.avail_out = (uInt)packed_cap;
+    ASSERT_INT_EQ(Z_STREAM_END, deflate(&z, Z_FINISH));
+    n = packed_cap - z.avail_out;
+    deflateEnd(&z);
+    for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+      if (decode_paused(zlib_encs[k], packed, n, steps[s], big, big_len) != 0)
+        FAIL_AT("zlib window bits %d, step %zu", zlib_bits[k], steps[s]);
+    }
+  }
+
+  {
+    size_t n = ZSTD_compress(packed, packed_cap, big, big_len, 19);
+    ASSERT(!ZSTD_isError(n));
+    for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+      if (decode_paused(ST_DECODE_ZSTD, packed, n, steps[s], big,
+                        big_len) != 0)
+        FAIL_AT("zstd, step %zu", steps[s]);
+    }
+  }
+  ASSERT_INT_EQ(0, decode_paused(ST_DECODE_BR, br_data, sizeof(br_data), 3,
+                                 plain, sizeof(plain) - 1));
+  free(big);
+  free(packed);
+}
+
+
 int main(void) {
   RUN(decode_parse_names);
   RUN(decode_zlib_codings_split);
@@ -198,5 +376,7 @@ int main(void) {
   RUN(decode_truncated_input_fails);
   RUN(decode_lying_encoding_fails);
   RUN(decode_sink_limit_stops);
+  RUN(decode_zstd_window_capped);
+  RUN(decode_pause_and_resume);
   return TEST_EXIT();
 }

@@ -166,6 +166,60 @@ TEST(http_smuggling_rejected) {
 }
 
 
+/* RFC 9112 section 3.2: more than one Host field, or an invalid one,
+ * gets 400. */
+TEST(http_bad_host_rejected) {
+  static const char *const hosts[] = {
+    "Host: a\r\nHost: a\r\n", "Host: a\r\nhost: b\r\n", "Host:\r\n",
+    "Host: a b\r\n", "Host: a/b\r\n", "Host: a@b\r\n", "Host: [::1\r\n",
+    "Host: [::1]x\r\n", "Host: [nope]\r\n", "Host: a:80x\r\n",
+    "Host: a:99999\r\n", "Host: a:1:2\r\n", "Host: a,b\r\n",
+    "Host: :80\r\n", "Host: a\\b\r\n", "Host: a%zz\r\n",
+  };
+
+  for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+    struct st_http_parser p;
+    struct seen s;
+    char req[256];
+
+    snprintf(req, sizeof(req), "GET http://a/ HTTP/1.1\r\n%s\r\n",
+             hosts[i]);
+    memset(&s, 0, sizeof(s));
+    st_http_parser_init(&p, 1, &callbacks, &s);
+    if (feed_all(&p, req, strlen(req), 64) != ST_EPARSE)
+      FAIL_AT("accepted: %s", hosts[i]);
+    ASSERT_INT_EQ(0, s.count);
+    ASSERT(strstr(p.reason, "Host") != NULL);
+    st_http_parser_cleanup(&p);
+  }
+}
+
+
+TEST(http_host_parts) {
+  static const char *const cases[][2] = {
+    { "a.example", "a.example" },
+    { "A-b_c.example:8080", "A-b_c.example" },
+    { "a.example.", "a.example." },
+    { "a:", "a" },
+    { "127.0.0.1:80", "127.0.0.1" },
+    { "[::1]:443", "::1" },
+    { "[::ffff:127.0.0.1]", "::ffff:127.0.0.1" },
+    { "xn--bcher-kva.example", "xn--bcher-kva.example" },
+    { "a%41b", "a%41b" },
+  };
+
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *host = NULL;
+    size_t len = 0;
+
+    if (st_http_host_parse(cases[i][0], strlen(cases[i][0]), &host,
+                           &len) != 0)
+      FAIL_AT("rejected: %s", cases[i][0]);
+    ASSERT_MEM_EQ(cases[i][1], strlen(cases[i][1]), host, len);
+  }
+}
+
+
 TEST(http_head_limit_gives_elimit) {
   size_t n = ST_HTTP_MAX_HEAD + 100;
   char *req = malloc(n + 64);
@@ -267,6 +321,8 @@ int main(void) {
   RUN(http_chunk_split_with_trailers);
   RUN(http_pipelined_requests_pause);
   RUN(http_smuggling_rejected);
+  RUN(http_bad_host_rejected);
+  RUN(http_host_parts);
   RUN(http_head_limit_gives_elimit);
   RUN(http_skip_body_for_head);
   RUN(http_body_until_close);

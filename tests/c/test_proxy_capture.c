@@ -116,8 +116,8 @@ TEST(capture_flow_decodes_and_marks) {
   cap.path_len = 6;
   cap.req = &req;
   cap.resp = &resp;
-  st_capture_body_init(&cap.req_body, 1024);
-  st_capture_body_init(&cap.resp_body, 1024);
+  st_capture_body_init(&cap.req_body, 1024, NULL);
+  st_capture_body_init(&cap.resp_body, 1024, NULL);
   st_capture_body_add(&cap.req_body, "abc", 3);
   st_capture_body_add(&cap.resp_body, (const char *)packed, packed_len);
   cap.resp_body.data.max = (size_t)cfg.max_body * 100;
@@ -139,8 +139,8 @@ TEST(capture_flow_decodes_and_marks) {
   st_capture_body_cleanup(&cap.resp_body);
 
   /* Over the cap: the first max_body bytes and a marker. */
-  st_capture_body_init(&cap.req_body, 4);
-  st_capture_body_init(&cap.resp_body, 4);
+  st_capture_body_init(&cap.req_body, 4, NULL);
+  st_capture_body_init(&cap.resp_body, 4, NULL);
   st_headers_remove_all(&resp.headers, "content-encoding");
   st_capture_body_add(&cap.resp_body, "0123456789", 10);
   ASSERT_INT_EQ(0, st_capture_flow(&cap, &cfg, st_time_now_us(), &flow));
@@ -152,8 +152,8 @@ TEST(capture_flow_decodes_and_marks) {
   st_capture_body_cleanup(&cap.resp_body);
 
   /* Lying Content-Encoding: recorded raw, with the reason. */
-  st_capture_body_init(&cap.req_body, 64);
-  st_capture_body_init(&cap.resp_body, 64);
+  st_capture_body_init(&cap.req_body, 64, NULL);
+  st_capture_body_init(&cap.resp_body, 64, NULL);
   add(&resp.headers, "Content-Encoding", "gzip");
   st_capture_body_add(&cap.resp_body, "not gzip", 8);
   ASSERT_INT_EQ(0, st_capture_flow(&cap, &cfg, st_time_now_us(), &flow));
@@ -169,10 +169,52 @@ TEST(capture_flow_decodes_and_marks) {
 }
 
 
+/* Bodies of all connections share one budget: what they keep together
+ * never passes it, and what one frees another can use. */
+TEST(capture_budget_shared) {
+  struct st_capture_budget budget = { 0, 1000, NULL };
+  struct st_capture_body a, b;
+  char chunk[100];
+
+  memset(chunk, 'x', sizeof(chunk));
+  st_capture_body_init(&a, 4096, &budget);
+  st_capture_body_init(&b, 4096, &budget);
+  for (int i = 0; i < 8; i++)
+    ASSERT_INT_EQ(0, st_capture_body_add(&a, chunk, sizeof(chunk)));
+  ASSERT_INT_EQ(800, a.data.len);
+  ASSERT_INT_EQ(800, a.total);
+  for (int i = 0; i < 8; i++)
+    ASSERT_INT_EQ(0, st_capture_body_add(&b, chunk, sizeof(chunk)));
+  ASSERT_INT_EQ(800, b.total);
+  ASSERT(b.data.len < 800);
+  ASSERT(budget.used <= budget.max);
+  ASSERT_INT_EQ(a.charged + b.charged, budget.used);
+  ASSERT(a.data.cap <= a.charged && b.data.cap <= b.charged);
+
+  st_capture_body_cleanup(&a);
+  ASSERT_INT_EQ(b.charged, budget.used);
+  for (int i = 0; i < 4; i++)
+    ASSERT_INT_EQ(0, st_capture_body_add(&b, chunk, sizeof(chunk)));
+  ASSERT(budget.used <= budget.max);
+  ASSERT(b.data.len > 200);
+  st_capture_body_cleanup(&b);
+  ASSERT_INT_EQ(0, budget.used);
+
+  /* A reservation takes only what the budget has left. */
+  budget.max = 300;
+  ASSERT_INT_EQ(0, st_capture_body_reserve(&a, 4096));
+  ASSERT(a.data.cap <= 300);
+  ASSERT_INT_EQ(a.charged, budget.used);
+  st_capture_body_cleanup(&a);
+  ASSERT_INT_EQ(0, budget.used);
+}
+
+
 int main(void) {
   RUN(capture_redact_keeps_names_only);
   RUN(capture_headers_json_joins_and_redacts);
   RUN(capture_filter_by_content_type);
   RUN(capture_flow_decodes_and_marks);
+  RUN(capture_budget_shared);
   return TEST_EXIT();
 }

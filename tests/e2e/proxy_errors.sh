@@ -61,6 +61,17 @@ check_eq "slow origin: 504" "504" \
   "$(status -x "http://$PROXY_p" "$O/slow?s=3")"
 self_body=$(curl -s -m 10 -x "http://$PROXY_p" "http://$PROXY_p/x")
 check_has "request to itself: refused" "this proxy's own address" "$self_body"
+# Other spellings of the same listener: the check compares addresses.
+SELF_PORT=${PROXY_p##*:}
+for target in "0.0.0.0:$SELF_PORT" "[::ffff:127.0.0.1]:$SELF_PORT" \
+    "[::ffff:0.0.0.0]:$SELF_PORT"; do
+  self_body=$(curl -s -m 10 -x "http://$PROXY_p" "http://$target/x")
+  check_has "request to itself as $target: refused" \
+    "this proxy's own address" "$self_body"
+  check_eq "CONNECT to itself as $target: 502" 502 \
+    "$(curl -s -m 10 -o /dev/null -w '%{http_connect}' -x "http://$PROXY_p" \
+       -p "http://$target/x")"
+done
 
 # Upstream certificate checks: the origin's CA is not trusted here.
 tls_body=$(curl -s -m 10 -x "http://$PROXY_p" --cacert "$TMP/p/ca/ca.pem" \

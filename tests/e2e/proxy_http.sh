@@ -14,6 +14,8 @@ NOBODY='<html><p>no body tag</p></html>'
 TEXT=$(for i in $(seq 50); do printf 'compressed hello '; done)
 printf '%s' "$TEXT" | brotli -c >"$TMP/hello.br"
 printf '%s' "$TEXT" | zstd -q -c >"$TMP/hello.zst"
+# From a pipe, zstd keeps the 128 MiB window in the frame header.
+printf '%s' "$TEXT" | zstd -q -c --long=27 >"$TMP/hello-window.zst"
 
 make_cert origin origin.test "DNS:origin.test,IP:127.0.0.1"
 start_origin plain
@@ -134,6 +136,19 @@ curl -s -m 5 -x "http://$PROXY_p" -o /dev/null \
   "http://127.0.0.1:$PORT_plain/html-gzip-bad-crc"
 check_eq "html-gzip-bad-crc: cut" 18 "$?"
 
+# A zstd frame that declares a window over the decoder's 8 MiB cap: the
+# client gets the bytes as sent, banner or not, and the record keeps them
+# with the decode error.
+for type in text/plain text/html; do
+  curl -s -m 5 -x "http://$PROXY_p" -D "$TMP/zw.head" -o "$TMP/zw.body" \
+    "http://127.0.0.1:$PORT_plain/zstd-window?type=$type" ||
+    fail "zstd-window $type: curl failed"
+  check_has "zstd-window $type: encoding kept" "Content-Encoding: zstd" \
+    "$(cat "$TMP/zw.head")"
+  check_eq "zstd-window $type: raw bytes" "$(hex <"$TMP/hello-window.zst")" \
+    "$(hex <"$TMP/zw.body")"
+done
+
 # Hop-by-hop fields do not reach the origin; credentials do, unchanged.
 echo_out=$(curl -s -m 5 -x "http://$PROXY_p" -H "Connection: X-Secret" \
   -H "X-Secret: 1" -H "Keep-Alive: timeout=5" -H "Cookie: sid=abc; t=1" \
@@ -158,7 +173,8 @@ import socket, sys, time
 host, port = sys.argv[1].split(":")
 s = socket.create_connection((host, int(port)), timeout=5)
 req = "GET http://127.0.0.1:%s/%s HTTP/1.1\r\nHost: x\r\n\r\n"
-s.sendall((req % (sys.argv[2], "head") + req % (sys.argv[2], "chunked")).encode())
+s.sendall((req % (sys.argv[2], "head?pipelined") +
+           req % (sys.argv[2], "chunked?pipelined")).encode())
 data = b""
 deadline = time.time() + 5
 while b"X-Checksum: 42" not in data and time.time() < deadline:
@@ -254,6 +270,13 @@ check_eq "html-gzip-cut: recorded as received, marked" "$(hex <"$TMP/cut.body" |
   "$(q "SELECT hex(flow_response_content),
         flow_response_headers LIKE '%x-stratosphere-decode-error%'
         FROM flows WHERE flow_request_url LIKE '%/html-gzip-cut'")"
+for type in text/plain text/html; do
+  check_eq "zstd-window $type: recorded as received, marked" \
+    "$(hex <"$TMP/hello-window.zst" | tr a-f A-F)|1" \
+    "$(q "SELECT hex(flow_response_content),
+          flow_response_headers LIKE '%x-stratosphere-decode-error%'
+          FROM flows WHERE flow_request_url LIKE '%/zstd-window?type=$type'")"
+done
 check_eq "continue: request body recorded" "xyz" \
   "$(q "SELECT CAST(flow_request_content AS TEXT) FROM flows
         WHERE flow_request_url LIKE 'http:%/continue'")"

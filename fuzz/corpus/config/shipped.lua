@@ -28,6 +28,7 @@ return {
     -- Bytes of each request or response body kept for recording (16 MiB).
     -- Longer bodies are still relayed in full but recorded truncated.
     max_body = 16 * 1024 * 1024,
+    body_memory = 256 * 1024 * 1024,
 
     -- Seconds a client may take to send a request's headers.
     header_timeout = 10,
