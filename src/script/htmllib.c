@@ -153,8 +153,9 @@ static void push_node_or_nil(lua_State *L, int self, GumboNode *node) {
 }
 
 
-/* parse(s [, options]) -> document node. options.skip_raw_text = false
- * makes gumbo read script and style contents itself (slower, same tree). */
+/* parse(s [, options]) -> document node | nil, err. options.skip_raw_text
+ * = false makes gumbo read script and style contents itself (slower, same
+ * tree). A page that st_htmltree_parse() rejects gives nil, err. */
 static int html_parse(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
@@ -179,6 +180,12 @@ static int html_parse(lua_State *L) {
 
   st_htmltree_parse(&doc->tree, s, len, skip_raw_text);
   doc->L = NULL;
+  if (doc->tree.error[0] != '\0') {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "failed to parse HTML: %s", doc->tree.error);
+    st_htmltree_free(&doc->tree);
+    return 2;
+  }
 
   /* Lua's collector does not see the arena; report it as new allocation
    * so that unreferenced documents are collected at a matching pace. */
