@@ -276,6 +276,24 @@ do
     content_type = "text/html; charset=windows-1251",
   })
   t.eq("Привет", doc:text(), "parse_response")
+  -- A page's own declaration with an unknown or cut label is ignored.
+  local padding = string.rep(" ", 1024 - #"<meta charset=windows-")
+  doc = html.parse(padding .. "<meta charset=windows-1251>" .. cp1251)
+  t.eq("Привет", doc:text(), "meta label crossing byte 1024")
+  for _, label in ipairs({ "utf8mb4", "none", "windows-" }) do
+    doc = html.parse("<meta charset=" .. label .. "><p>caf\195\169</p>")
+    t.eq("café", doc and doc:text(), "meta charset=" .. label)
+    doc = html.parse("<p>caf\195\169</p>", {
+      content_type = "text/html; charset=" .. label,
+    })
+    t.eq("café", doc and doc:text(), "content type charset=" .. label)
+  end
+  doc = html.parse_response({
+    body = "<meta charset=windows-1251>" .. cp1251,
+    content_type = "text/html; charset=bogus",
+  })
+  t.eq("Привет", doc:text(), "unknown content type label, then meta")
+
   local none, err = html.parse(cp1251, { charset = "x-unknown" })
   t.eq(nil, none, "unknown charset")
   t.eq("failed to parse HTML: unknown charset 'x-unknown'", err, "message")
