@@ -3,6 +3,7 @@
  * and st_flowlib_push() returns ST_ENOMEM. */
 #include "script/flowlib.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -293,14 +294,21 @@ static int flow_headers(lua_State *L) {
 }
 
 
-/* Points *out at the string field name of the row at index 1, or NULL
- * when absent. The row keeps the string alive. */
+/* Returns the string field name of the row at index 1, or NULL when
+ * absent. A number is converted as sqlite3_column_text() converts it for
+ * the pipeline, because SQLite lets any column hold any storage class:
+ * the converted string stays on the stack until flow.new returns, while
+ * a string is kept alive by the row. */
 static const char *row_text(lua_State *L, const char *name, size_t *len) {
   const char *s = NULL;
-  int type = lua_getfield(L, 1, name);
+  int type;
 
+  luaL_checkstack(L, 2, "flow.new: too many converted columns");
+  type = lua_getfield(L, 1, name);
   if (len != NULL)
     *len = 0;
+  if (type == LUA_TNUMBER)
+    return lua_tolstring(L, -1, len);  /* converted in place, kept */
   if (type == LUA_TSTRING)
     s = lua_tolstring(L, -1, len);
   else if (type != LUA_TNIL)
@@ -311,15 +319,27 @@ static const char *row_text(lua_State *L, const char *name, size_t *len) {
 }
 
 
+/* Returns the integer field name of the row at index 1, read as
+ * sqlite3_column_int() reads it for the pipeline: a float is truncated
+ * and a string gives the number at its start, or 0. */
 static lua_Integer row_integer(lua_State *L, const char *name) {
   int isnum = 0;
   lua_Integer v;
+  int type = lua_getfield(L, 1, name);
 
-  lua_getfield(L, 1, name);
   v = lua_tointegerx(L, -1, &isnum);
-  if (!isnum && !lua_isnil(L, -1))
-    luaL_error(L, "flow.new: column '%s' must be an integer, got %s", name,
-               luaL_typename(L, -1));
+  if (!isnum) {
+    double d = 0;
+
+    if (type == LUA_TNUMBER)
+      d = lua_tonumber(L, -1);
+    else if (type == LUA_TSTRING)
+      d = strtod(lua_tostring(L, -1), NULL);
+    else if (type != LUA_TNIL)
+      luaL_error(L, "flow.new: column '%s' must be an integer, got %s", name,
+                 luaL_typename(L, -1));
+    v = d > -2147483648.0 && d < 2147483648.0 ? (lua_Integer)d : 0;
+  }
   lua_pop(L, 1);
   return v;
 }
@@ -334,7 +354,8 @@ static void row_ts(lua_State *L, const char *name, char out[ST_TIME_LEN]) {
 
 
 /* flow.new(row): row has the column names of the flows table. The strings
- * are borrowed from the row, which stays on the stack meanwhile. */
+ * are borrowed from the row, which stays on the stack meanwhile, and
+ * numbers converted to strings stay on the stack above it. */
 static int flow_new(lua_State *L) {
   struct st_flow f;
   const char *id;
