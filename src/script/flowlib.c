@@ -65,10 +65,10 @@ static void push_decode(lua_State *L) {
 }
 
 
-/* Converts the header value on top of the stack to a string in place, or
- * pops it and returns 0 when it has no text form (null, objects). An array
- * becomes its elements joined with ", ". */
-static int header_value_to_string(lua_State *L) {
+/* Converts the scalar on top of the stack to a string in place and
+ * returns 1, or pops it and returns 0 when it has no text form (null,
+ * tables). */
+static int header_scalar_to_string(lua_State *L) {
   switch (lua_type(L, -1)) {
   case LUA_TSTRING:
     return 1;
@@ -86,28 +86,47 @@ static int header_value_to_string(lua_State *L) {
     luaL_tolstring(L, -1, NULL);
     lua_remove(L, -2);
     return 1;
-  case LUA_TTABLE: {
-    luaL_Buffer b;
-    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-    int t = lua_gettop(L);
-
-    luaL_buffinit(L, &b);
-    for (lua_Integer i = 1; i <= n; i++) {
-      if (i > 1)
-        luaL_addstring(&b, ", ");
-      lua_rawgeti(L, t, i);
-      luaL_tolstring(L, -1, NULL);
-      lua_remove(L, -2);
-      luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-    lua_remove(L, t);
-    return n > 0;
-  }
   default:
     lua_pop(L, 1);
     return 0;
   }
+}
+
+
+/* Converts the header value on top of the stack to a string in place, or
+ * pops it and returns 0 when it has no text form. An array becomes its
+ * scalar elements joined with ", ", as repeated header lines join. The
+ * objects, arrays and nulls inside it have no header text, so they are
+ * left out. */
+static int header_value_to_string(lua_State *L) {
+  luaL_Buffer b;
+  lua_Integer n;
+  int t, joined = 0;
+
+  if (lua_type(L, -1) != LUA_TTABLE)
+    return header_scalar_to_string(L);
+
+  n = (lua_Integer)lua_rawlen(L, -1);
+  t = lua_gettop(L);
+  luaL_buffinit(L, &b);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, t, i) == LUA_TTABLE) {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (!header_scalar_to_string(L))
+      continue;
+    if (joined++ > 0)
+      luaL_addstring(&b, ", ");
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  lua_remove(L, t);
+  if (joined == 0) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  return 1;
 }
 
 
