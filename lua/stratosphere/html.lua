@@ -49,7 +49,9 @@ local M = {}
 -- Any bytes are accepted: invalid UTF-8 becomes U+FFFD, malformed markup
 -- is repaired as browsers do. The tree is freed when no node of it is
 -- referenced, or at once with doc:close() or `local doc <close> = ...`.
--- Returns the document node, or nil, err when the charset is unknown.
+-- Returns the document node, or nil, err when the charset option is
+-- unknown or a tag has more than 1,000 attributes (gumbo's time grows with
+-- the square of a tag's attribute count).
 function M.parse(body, options)
   if type(body) ~= "string" then
     error("html.parse: body must be a string, got " .. type(body), 2)

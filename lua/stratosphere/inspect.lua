@@ -555,11 +555,14 @@ Values print readably; printer.format(v, {depth = 8}) changes the limits.
 Files: probe %s, kb %s]]
 
 
+-- Returns true when path is a file that can be read. A folder opens on
+-- Linux, but reading it fails with an error (EISDIR).
 local function file_exists(path)
   local f = io.open(path, "rb")
   if f then
+    local data, err = f:read(0)
     f:close()
-    return true
+    return data ~= nil or err == nil
   end
   return false
 end
@@ -574,7 +577,12 @@ local function extractor_path(name, dir)
   if file_exists(name) then
     return name
   end
-  local base = name:match("([^/]+)$"):gsub("%.lua$", "")
+  local base = name:match("([^/]+)$")
+  if base == nil then
+    error(string.format("extractor '%s' not found: give a .lua file, such "
+                        .. "as \"extractors/site_kind.lua\"", name), 3)
+  end
+  base = base:gsub("%.lua$", "")
   local candidate = (dir or "extractors") .. "/" .. base .. ".lua"
   if file_exists(candidate) then
     return candidate

@@ -7,7 +7,10 @@
 local cjson = require "cjson"
 
 
+local byte = string.byte
 local concat = table.concat
+local find = string.find
+local huge = math.huge
 local ipairs = ipairs
 local math_type = math.type
 local pairs = pairs
@@ -22,8 +25,10 @@ local type = type
 
 -- Prefixes that make a JSON response unusable as a <script> source
 -- (anti-XSSI guards). Google sends ")]}'" and a newline; Facebook sent
--- "for (;;);". Longer prefixes come first.
+-- "for (;;);". Some services send "&&&START&&&" and put "&&&END&&&"
+-- after the JSON. Longer prefixes come first.
 local XSSI_PREFIXES = {
+  "&&&START&&&",
   ")]}',",
   ")]}'",
   ")]}",
@@ -41,24 +46,82 @@ local MAX_EXACT_INTEGER = 2 ^ 53
 -- module other code gets from require "cjson".
 local codec = cjson.new()
 
+-- NaN, Infinity and hexadecimal numbers are not JSON (RFC 8259), and a
+-- NaN stored in the knowledge base raises later, in kb.upsert, far from
+-- the reply that carried it. So they make the text invalid.
+codec.decode_invalid_numbers(false)
+
+local BOM = "\239\187\191"
+local XSSI_SUFFIX = "&&&END&&&"
+
 -- Characters of a JSON array or object that pretty() keeps on one line.
 local INLINE_WIDTH = 60
 
 
 -- Replaces integral floats by integers, in place. Depth is bounded by the
--- decoder's nesting limit (1000).
+-- decoder's nesting limit (1000). Returns false when a number is not
+-- finite: a number such as 1e999 overflows a double.
 local function integerize(value)
   for k, v in pairs(value) do
     if type(v) == "table" then
-      integerize(v)
-    elseif math_type(v) == "float" and v > -MAX_EXACT_INTEGER and
-        v < MAX_EXACT_INTEGER then
-      local i = tointeger(v)
-      if i ~= nil then
-        value[k] = i
+      if not integerize(v) then
+        return false
+      end
+    elseif math_type(v) == "float" then
+      if v == huge or v == -huge then
+        return false
+      end
+      if v > -MAX_EXACT_INTEGER and v < MAX_EXACT_INTEGER then
+        local i = tointeger(v)
+        if i ~= nil then
+          value[k] = i
+        end
       end
     end
   end
+  return true
+end
+
+
+-- Returns s with each \u escape of a UTF-16 surrogate that is not part
+-- of a high-low pair replaced by \ufffd, the replacement character, as a
+-- browser's TextEncoder does when it writes such a string as UTF-8. A
+-- truncated emoji such as "\ud83d" otherwise makes cjson reject the
+-- whole text.
+local function replace_lone_surrogates(s)
+  local out, last, i = {}, 1, 1
+  while true do
+    local start = find(s, "\\u[dD][89a-fA-F]%x%x", i)
+    if start == nil then
+      break
+    end
+    -- The escape is real only after an even number of backslashes.
+    local backslashes = 0
+    while start - backslashes - 1 >= 1 and
+        byte(s, start - backslashes - 1) == 92 do
+      backslashes = backslashes + 1
+    end
+    local stop = start + 5
+    if backslashes % 2 == 1 then
+      i = start + 1
+    else
+      local high = find(s, "^\\u[dD][89abAB]%x%x", start)
+      local low_after = high and find(s, "^\\u[dD][c-fC-F]%x%x", stop + 1)
+      if low_after then
+        i = stop + 7
+      else
+        out[#out + 1] = sub(s, last, start - 1)
+        out[#out + 1] = "\\ufffd"
+        last = stop + 1
+        i = stop + 1
+      end
+    end
+  end
+  if last == 1 then
+    return s
+  end
+  out[#out + 1] = sub(s, last)
+  return concat(out)
 end
 
 
@@ -139,19 +202,36 @@ end
 
 
 --- Returns s without a UTF-8 byte order mark and an anti-XSSI prefix
--- such as ")]}'" or "while(1);", and without the white space around
+-- such as ")]}'", "while(1);" or "&&&START&&&" (with its "&&&END&&&"
+-- suffix), and without the white space and byte order marks around
 -- them.
 function M.strip_prefix(s)
   if type(s) ~= "string" then
     error("json.strip_prefix: s must be a string, got " .. type(s), 2)
   end
-  if sub(s, 1, 3) == "\239\187\191" then
-    s = sub(s, 4)
+  local function trim_start(text)
+    text = text:match("^%s*(.*)$")
+    while sub(text, 1, 3) == BOM do
+      text = sub(text, 4):match("^%s*(.*)$")
+    end
+    return text
   end
-  s = s:match("^%s*(.*)$")
+  s = trim_start(s)
   for _, prefix in ipairs(XSSI_PREFIXES) do
     if sub(s, 1, #prefix) == prefix then
-      return (sub(s, #prefix + 1):match("^%s*(.*)$"))
+      s = trim_start(sub(s, #prefix + 1))
+      if prefix == "&&&START&&&" then
+        -- A loop, not a pattern such as "%s*$", whose matcher would retry
+        -- at every white space character and take quadratic time.
+        local last = #s
+        while last > 0 and find(sub(s, last, last), "^%s") do
+          last = last - 1
+        end
+        if sub(s, last - #XSSI_SUFFIX + 1, last) == XSSI_SUFFIX then
+          s = sub(s, 1, last - #XSSI_SUFFIX)
+        end
+      end
+      return s
     end
   end
   return s
@@ -160,22 +240,34 @@ end
 
 --- Decodes JSON text, after json.strip_prefix.
 -- Objects and arrays become tables, null becomes json.null, whole numbers
--- below 2^53 become integers. NOTE: numbers of 2^53 and above lose
--- precision, because lua-cjson 2.1 parses every number as a double.
--- Returns the value, or nil, err for invalid JSON.
+-- below 2^53 become integers. A \u escape of a lone UTF-16 surrogate
+-- (half of a cut emoji) becomes U+FFFD. NOTE: numbers of 2^53 and above
+-- lose precision, because lua-cjson 2.1 parses every number as a double.
+-- Returns the value, or nil, err for invalid JSON, which includes NaN,
+-- Infinity, hexadecimal numbers and numbers beyond a double's range.
 function M.decode(s)
   if type(s) ~= "string" then
     error("json.decode: s must be a string, got " .. type(s), 2)
   end
-  local ok, value = pcall(codec.decode, M.strip_prefix(s))
+  s = M.strip_prefix(s)
+  local ok, value = pcall(codec.decode, s)
+  if not ok and find(tostring(value), "invalid unicode escape", 1, true) then
+    ok, value = pcall(codec.decode, replace_lone_surrogates(s))
+  end
   if not ok then
     return nil, "invalid JSON: " .. tostring(value)
   end
   if type(value) == "table" then
-    integerize(value)
-  elseif math_type(value) == "float" and value > -MAX_EXACT_INTEGER and
-      value < MAX_EXACT_INTEGER then
-    value = tointeger(value) or value
+    if not integerize(value) then
+      return nil, "invalid JSON: a number is beyond the range of a double"
+    end
+  elseif math_type(value) == "float" then
+    if value == huge or value == -huge then
+      return nil, "invalid JSON: a number is beyond the range of a double"
+    end
+    if value > -MAX_EXACT_INTEGER and value < MAX_EXACT_INTEGER then
+      value = tointeger(value) or value
+    end
   end
   return value
 end

@@ -17,9 +17,12 @@ local sub = string.sub
 local type = type
 
 
--- A <meta> charset declaration counts only in the first 1024 bytes, the
--- prescan length of the HTML standard.
+-- A <meta> charset declaration counts only when its tag starts in the
+-- first 1024 bytes, the prescan length of the HTML standard. The tag
+-- itself is read up to META_MAX bytes, so a label that crosses byte 1024
+-- is read whole.
 local SNIFF_BYTES = 1024
+local META_MAX = 1024
 
 
 local function check_string(value, name, fn)
@@ -60,38 +63,56 @@ end
 
 
 --- Finds the charset that an HTML page declares in a <meta> tag.
--- Looks at the first 1024 bytes for <meta charset="x"> or
--- <meta http-equiv="content-type" content="...; charset=x">.
+-- Looks at the <meta> tags that start in the first 1024 bytes for
+-- <meta charset="x"> or <meta http-equiv="content-type"
+-- content="...; charset=x">. As in the HTML standard's prescan, a label
+-- that names no known charset is skipped and the next tag is tried.
 -- Returns the lowercased label, or nil when there is none.
 function M.sniff_html_charset(body)
   check_string(body, "body", "text.sniff_html_charset")
-  local head = lower(sub(body, 1, SNIFF_BYTES))
-  local label = match(head, "<meta[^>]-charset%s*=%s*[\"']?([%w_.:-]+)")
-  -- A page cannot declare itself UTF-16 in ASCII bytes: the HTML standard
-  -- reads such a declaration as UTF-8.
-  if label ~= nil and sub(label, 1, 6) == "utf-16" then
-    return "utf-8"
+  local head = lower(sub(body, 1, SNIFF_BYTES + META_MAX))
+  local start = 1
+  while true do
+    local tag_start = find(head, "<meta", start, true)
+    if tag_start == nil or tag_start > SNIFF_BYTES then
+      return nil
+    end
+    local tag = match(head, "^<meta[^>]*", tag_start)
+    local label = match(tag, "charset%s*=%s*[\"']?([%w_.:-]+)")
+    -- A page cannot declare itself UTF-16 in ASCII bytes: the HTML
+    -- standard reads such a declaration as UTF-8.
+    if label ~= nil and sub(label, 1, 6) == "utf-16" then
+      return "utf-8"
+    end
+    if label ~= nil and core.known_charset(label) ~= nil then
+      return label
+    end
+    start = tag_start + #tag
   end
-  return label
 end
 
 
 --- Works out the charset of a body.
 -- Order: a byte order mark, then the content type's charset parameter,
 -- then, when the content type is HTML or absent, a <meta> declaration.
+-- A label that names no known charset is ignored, as browsers do, so the
+-- next source decides.
 -- Returns the canonical charset name ("windows-1251", "utf-8"), or nil
--- when nothing names one.
+-- when no source names a known one.
 function M.detect_charset(body, content_type)
   check_string(body, "body", "text.detect_charset")
-  local label = bom_charset(body) or M.charset_from_content_type(content_type)
-  if label == nil and (content_type == nil or find(lower(content_type), "html",
-                                                   1, true)) then
+  local label = bom_charset(body)
+  if label ~= nil then
+    return core.charset_name(label)
+  end
+  label = M.charset_from_content_type(content_type)
+  local name = label and core.known_charset(label)
+  if name == nil and (content_type == nil or find(lower(content_type), "html",
+                                                  1, true)) then
     label = M.sniff_html_charset(body)
+    name = label and core.known_charset(label)
   end
-  if label == nil then
-    return nil
-  end
-  return core.charset_name(label)
+  return name or nil
 end
 
 
@@ -99,8 +120,9 @@ end
 -- body: the bytes; content_type: the Content-Type value or nil. Without
 -- any declaration the body is taken as UTF-8. A byte order mark is
 -- removed. Invalid bytes become U+FFFD.
--- Returns the UTF-8 text and the charset name used, or nil, err when the
--- declared charset is unknown (err names it).
+-- A declared charset that is unknown is ignored, as detect_charset does.
+-- Returns the UTF-8 text and the charset name used, or nil, err when
+-- iconv fails for a reason other than an invalid byte.
 function M.decode(body, content_type)
   check_string(body, "body", "text.decode")
   local charset = M.detect_charset(body, content_type) or "utf-8"

@@ -8,6 +8,7 @@
 local byte = string.byte
 local char = string.char
 local concat = table.concat
+local find = string.find
 local format = string.format
 local gmatch = string.gmatch
 local gsub = string.gsub
@@ -15,6 +16,7 @@ local lower = string.lower
 local match = string.match
 local sort = table.sort
 local sub = string.sub
+local tointeger = math.tointeger
 local tonumber = tonumber
 local tostring = tostring
 local type = type
@@ -27,10 +29,19 @@ local function check_string(value, name, fn)
 end
 
 
+-- Schemes that the WHATWG URL standard calls special: in them a backslash
+-- before the query is a path separator, as browsers read it.
+local SPECIAL_SCHEMES = {
+  http = true, https = true, ws = true, wss = true, ftp = true, file = true,
+}
+
+
 -- Splits u with the regular expression of RFC 3986 appendix B. Returns
 -- scheme, authority, path, query, fragment; absent parts are nil, the
--- path is always a string.
-local function components(u)
+-- path is always a string. When u has a special scheme, or has none and
+-- relative_special is set (its base has one), backslashes before the
+-- query become "/" first.
+local function components(u, relative_special)
   local rest, fragment = match(u, "^([^#]*)#(.*)$")
   if rest == nil then
     rest = u
@@ -43,11 +54,44 @@ local function components(u)
   if scheme ~= nil then
     rest = after
   end
+  local special = relative_special
+  if scheme ~= nil then
+    special = SPECIAL_SCHEMES[lower(scheme)]
+  end
+  if special then
+    rest = gsub(rest, "\\", "/")
+  end
   local authority, path = match(rest, "^//([^/]*)(.*)$")
   if authority == nil then
     path = rest
   end
   return scheme, authority, path, query, fragment
+end
+
+
+-- Splits an authority into host (lowercased, brackets kept for IPv6),
+-- port (an integer, or nil when absent or empty) and userinfo, returned in
+-- that order. Returns nil, err when the port is not a number from 0 to
+-- 65535; u is for the message.
+local function split_authority(authority, u)
+  local userinfo, hostport = match(authority, "^(.*)@(.*)$")
+  if userinfo == nil then
+    hostport = authority
+  end
+  local host, port = match(hostport, "^(%[[^%]]*%]):?(.*)$")
+  if host == nil then
+    host, port = match(hostport, "^([^:]*):?(.*)$")
+  end
+  if port ~= "" and not match(port, "^%d+$") then
+    return nil, "invalid URL '" .. u .. "': port '" .. port ..
+      "' is not a number"
+  end
+  local number = tonumber(port)
+  if number ~= nil and number > 65535 then
+    return nil, "invalid URL '" .. u .. "': port '" .. port ..
+      "' is above 65535"
+  end
+  return lower(host), number and tointeger(number), userinfo
 end
 
 
@@ -71,33 +115,39 @@ local function recompose(scheme, authority, path, query, fragment)
 end
 
 
--- Removes "." and ".." segments, RFC 3986 section 5.2.4. Each output
--- entry is one segment with its leading "/", so dropping the last entry
--- drops the segment and its slash.
+-- Removes "." and ".." segments, RFC 3986 section 5.2.4. The input
+-- buffer of the RFC is path from position i on, read in place, so the
+-- time is linear in the path's length. Each output entry is one segment
+-- with its leading "/", so dropping the last entry drops the segment and
+-- its slash.
 local function remove_dot_segments(path)
   local output = {}
-  local input = path
-  while input ~= "" do
-    if sub(input, 1, 3) == "../" then
-      input = sub(input, 4)
-    elseif sub(input, 1, 2) == "./" then
-      input = sub(input, 3)
-    elseif sub(input, 1, 3) == "/./" then
-      input = sub(input, 3)
-    elseif input == "/." then
-      input = "/"
-    elseif sub(input, 1, 4) == "/../" then
-      input = sub(input, 4)
+  local i, n = 1, #path
+  while i <= n do
+    local rest = n - i + 1
+    if find(path, "^%.%./", i) then
+      i = i + 3
+    elseif find(path, "^%./", i) then
+      i = i + 2
+    elseif find(path, "^/%./", i) then
+      i = i + 2
+    elseif rest == 2 and find(path, "^/%.", i) then
+      output[#output + 1] = "/"
+      break
+    elseif find(path, "^/%.%./", i) then
+      i = i + 3
       output[#output] = nil
-    elseif input == "/.." then
-      input = "/"
+    elseif rest == 3 and find(path, "^/%.%.", i) then
       output[#output] = nil
-    elseif input == "." or input == ".." then
-      input = ""
+      output[#output + 1] = "/"
+      break
+    elseif (rest == 1 and find(path, "^%.", i)) or
+        (rest == 2 and find(path, "^%.%.", i)) then
+      break
     else
-      local segment, rest = match(input, "^(/?[^/]*)(.*)$")
+      local segment = match(path, "^/?[^/]*", i)
       output[#output + 1] = segment
-      input = rest
+      i = i + #segment
     end
   end
   return concat(output)
@@ -138,15 +188,14 @@ end
 
 
 -- Returns the lowercased host of an absolute URL, or of a bare host name
--- with or without a port.
+-- with or without a port; nil when the port is invalid.
 local function host_of(u)
   local _, authority = components(u)
   if authority == nil then
-    return lower(match(u, "^([^:/]*)"))
+    authority = match(u, "^([^/\\?#]*)")
   end
   -- The userinfo ends at the last "@", as url.split and browsers read it.
-  local host = match(authority, "^.*@(.*)$") or authority
-  return lower(match(host, "^(%[[^%]]*%])") or match(host, "^([^:]*)"))
+  return (split_authority(authority, u))
 end
 
 
@@ -158,7 +207,9 @@ local M = {}
 -- fragment }. Absent parts are nil; path is always a string (maybe "").
 -- scheme and host are lowercased; an IPv6 host keeps its brackets; port
 -- is a number. query and fragment are still percent-encoded.
--- Returns nil, err when the port is not a number.
+-- Returns nil, err when the port is not a number from 0 to 65535. In the
+-- special schemes (http, https, ws, wss, ftp, file) a backslash before the
+-- query counts as "/", as the WHATWG URL standard has it.
 function M.split(u)
   check_string(u, "u", "url.split")
   local scheme, authority, path, query, fragment = components(u)
@@ -170,28 +221,40 @@ function M.split(u)
     fragment = fragment,
   }
   if authority ~= nil then
-    local userinfo, hostport = match(authority, "^(.*)@(.*)$")
-    if userinfo == nil then
-      hostport = authority
-    end
-    local host, port = match(hostport, "^(%[[^%]]*%]):?(.*)$")
+    local host, port, userinfo = split_authority(authority, u)
     if host == nil then
-      host, port = match(hostport, "^([^:]*):?(.*)$")
-    end
-    if port ~= "" and not match(port, "^%d+$") then
-      return nil, "invalid URL '" .. u .. "': port '" .. port ..
-        "' is not a number"
+      return nil, port
     end
     parts.userinfo = userinfo
-    parts.host = lower(host)
-    parts.port = tonumber(port)
+    parts.host = host
+    parts.port = port
   end
   return parts
 end
 
 
+-- Returns port as text for url.build, raising unless it is an integer
+-- from 0 to 65535 or a string of digits in that range.
+local function port_text(port)
+  local number = tonumber(port)
+  if number ~= nil and (type(port) == "number" or match(port, "^%d+$")) then
+    number = tointeger(number)
+    if number ~= nil and number >= 0 and number <= 65535 then
+      return tostring(number)
+    end
+  end
+  local described = type(port) == "string" and "'" .. port .. "'" or
+    tostring(port)
+  error("url.build: port must be an integer from 0 to 65535, got " .. described,
+        3)
+end
+
+
 --- Builds a URL from a table shaped like the result of url.split.
--- authority wins over userinfo, host and port when both are given.
+-- authority wins over userinfo, host and port when both are given. An
+-- IPv6 host gets brackets, and a path that does not start with "/" gets
+-- one when there is an authority. Raises when port is not an integer
+-- from 0 to 65535.
 -- Returns the URL string.
 function M.build(parts)
   if type(parts) ~= "table" then
@@ -200,14 +263,21 @@ function M.build(parts)
   local authority = parts.authority
   if authority == nil and parts.host ~= nil then
     authority = parts.host
+    if find(authority, ":", 1, true) and sub(authority, 1, 1) ~= "[" then
+      authority = "[" .. authority .. "]"
+    end
     if parts.userinfo ~= nil then
       authority = parts.userinfo .. "@" .. authority
     end
     if parts.port ~= nil then
-      authority = authority .. ":" .. tostring(parts.port)
+      authority = authority .. ":" .. port_text(parts.port)
     end
   end
-  return recompose(parts.scheme, authority, parts.path or "", parts.query,
+  local path = parts.path or ""
+  if authority ~= nil and path ~= "" and sub(path, 1, 1) ~= "/" then
+    path = "/" .. path
+  end
+  return recompose(parts.scheme, authority, path, parts.query,
                    parts.fragment)
 end
 
@@ -223,7 +293,8 @@ function M.join(base, ref)
     return nil, "cannot resolve against '" .. base ..
       "': the base URL has no scheme"
   end
-  local scheme, authority, path, query, fragment = components(ref)
+  local scheme, authority, path, query, fragment =
+    components(ref, SPECIAL_SCHEMES[lower(b_scheme)])
 
   if scheme ~= nil then
     path = remove_dot_segments(path)
@@ -410,16 +481,23 @@ end
 -- u: an absolute URL or a bare host name; domain: a name such as
 -- "google.com", or an array of names. Case and a final dot are ignored,
 -- so "WWW.Google.com." matches "google.com" but "notgoogle.com" does not.
+-- A URL whose port is invalid has no host, as in url.host.
 -- Returns true or false.
 function M.host_is(u, domain)
   check_string(u, "u", "url.host_is")
-  local host = gsub(host_of(u), "%.$", "")
   local domains = type(domain) == "table" and domain or { domain }
   for _, d in ipairs(domains) do
     if type(d) ~= "string" then
       error("url.host_is: domain must be a string or an array of strings",
             2)
     end
+  end
+  local host = host_of(u)
+  if host == nil then
+    return false
+  end
+  host = gsub(host, "%.$", "")
+  for _, d in ipairs(domains) do
     d = gsub(gsub(lower(d), "^%.", ""), "%.$", "")
     if host == d or (#host > #d and sub(host, -#d - 1) == "." .. d) then
       return true

@@ -1,6 +1,7 @@
 #include "repl/repl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,9 +212,25 @@ static void load_history(const char *path) {
 }
 
 
+/* Returns 0 when the history file at path can be written, else the errno.
+ * Opening it for appending creates a missing file and changes nothing
+ * else; a folder at path fails with EISDIR. */
+static int check_history(const char *path) {
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+  if (fd < 0)
+    return errno;
+  close(fd);
+  return 0;
+}
+
+
 /* Adds a finished statement to the history and rewrites the file, so a
- * session that is killed keeps what was typed before. */
+ * session that is killed keeps what was typed before. A failed write is
+ * reported once per session. */
 static void save_history(const char *path, const char *statement) {
+  static int warned;
+  int rc;
   HIST_ENTRY *last;
 
   if (statement[strspn(statement, " \t\n")] == '\0')
@@ -224,8 +241,14 @@ static void save_history(const char *path, const char *statement) {
     add_history(statement);
   if (path == NULL)
     return;
-  if (write_history(path) == 0)
+  rc = write_history(path);
+  if (rc == 0) {
     chmod(path, 0600);
+  } else if (!warned) {
+    warned = 1;
+    fprintf(stderr, "stratosphere repl: cannot write the history to %s "
+                    "(%s); history will not be saved\n", path, strerror(rc));
+  }
 }
 
 
@@ -293,6 +316,16 @@ int st_repl_run(lua_State *L, const char *history_path, char *err,
     rl_completion_append_character = '\0';
     complete_state = L;
     complete_session = lua_gettop(L);
+    if (history_path != NULL) {
+      int rc = check_history(history_path);
+
+      if (rc != 0) {
+        fprintf(stderr, "stratosphere repl: cannot write the history to %s "
+                        "(%s); history will not be saved\n", history_path,
+                strerror(rc));
+        history_path = NULL;
+      }
+    }
     load_history(history_path);
     printf("stratosphere repl, %s: help() lists the helpers, Tab "
            "completes names, Ctrl-D leaves\n", LUA_RELEASE);

@@ -3,6 +3,7 @@
  * and st_flowlib_push() returns ST_ENOMEM. */
 #include "script/flowlib.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -64,10 +65,10 @@ static void push_decode(lua_State *L) {
 }
 
 
-/* Converts the header value on top of the stack to a string in place, or
- * pops it and returns 0 when it has no text form (null, objects). An array
- * becomes its elements joined with ", ". */
-static int header_value_to_string(lua_State *L) {
+/* Converts the scalar on top of the stack to a string in place and
+ * returns 1, or pops it and returns 0 when it has no text form (null,
+ * tables). */
+static int header_scalar_to_string(lua_State *L) {
   switch (lua_type(L, -1)) {
   case LUA_TSTRING:
     return 1;
@@ -85,28 +86,47 @@ static int header_value_to_string(lua_State *L) {
     luaL_tolstring(L, -1, NULL);
     lua_remove(L, -2);
     return 1;
-  case LUA_TTABLE: {
-    luaL_Buffer b;
-    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-    int t = lua_gettop(L);
-
-    luaL_buffinit(L, &b);
-    for (lua_Integer i = 1; i <= n; i++) {
-      if (i > 1)
-        luaL_addstring(&b, ", ");
-      lua_rawgeti(L, t, i);
-      luaL_tolstring(L, -1, NULL);
-      lua_remove(L, -2);
-      luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-    lua_remove(L, t);
-    return n > 0;
-  }
   default:
     lua_pop(L, 1);
     return 0;
   }
+}
+
+
+/* Converts the header value on top of the stack to a string in place, or
+ * pops it and returns 0 when it has no text form. An array becomes its
+ * scalar elements joined with ", ", as repeated header lines join. The
+ * objects, arrays and nulls inside it have no header text, so they are
+ * left out. */
+static int header_value_to_string(lua_State *L) {
+  luaL_Buffer b;
+  lua_Integer n;
+  int t, joined = 0;
+
+  if (lua_type(L, -1) != LUA_TTABLE)
+    return header_scalar_to_string(L);
+
+  n = (lua_Integer)lua_rawlen(L, -1);
+  t = lua_gettop(L);
+  luaL_buffinit(L, &b);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, t, i) == LUA_TTABLE) {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (!header_scalar_to_string(L))
+      continue;
+    if (joined++ > 0)
+      luaL_addstring(&b, ", ");
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  lua_remove(L, t);
+  if (joined == 0) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  return 1;
 }
 
 
@@ -293,14 +313,21 @@ static int flow_headers(lua_State *L) {
 }
 
 
-/* Points *out at the string field name of the row at index 1, or NULL
- * when absent. The row keeps the string alive. */
+/* Returns the string field name of the row at index 1, or NULL when
+ * absent. A number is converted as sqlite3_column_text() converts it for
+ * the pipeline, because SQLite lets any column hold any storage class:
+ * the converted string stays on the stack until flow.new returns, while
+ * a string is kept alive by the row. */
 static const char *row_text(lua_State *L, const char *name, size_t *len) {
   const char *s = NULL;
-  int type = lua_getfield(L, 1, name);
+  int type;
 
+  luaL_checkstack(L, 2, "flow.new: too many converted columns");
+  type = lua_getfield(L, 1, name);
   if (len != NULL)
     *len = 0;
+  if (type == LUA_TNUMBER)
+    return lua_tolstring(L, -1, len);  /* converted in place, kept */
   if (type == LUA_TSTRING)
     s = lua_tolstring(L, -1, len);
   else if (type != LUA_TNIL)
@@ -311,15 +338,27 @@ static const char *row_text(lua_State *L, const char *name, size_t *len) {
 }
 
 
+/* Returns the integer field name of the row at index 1, read as
+ * sqlite3_column_int() reads it for the pipeline: a float is truncated
+ * and a string gives the number at its start, or 0. */
 static lua_Integer row_integer(lua_State *L, const char *name) {
   int isnum = 0;
   lua_Integer v;
+  int type = lua_getfield(L, 1, name);
 
-  lua_getfield(L, 1, name);
   v = lua_tointegerx(L, -1, &isnum);
-  if (!isnum && !lua_isnil(L, -1))
-    luaL_error(L, "flow.new: column '%s' must be an integer, got %s", name,
-               luaL_typename(L, -1));
+  if (!isnum) {
+    double d = 0;
+
+    if (type == LUA_TNUMBER)
+      d = lua_tonumber(L, -1);
+    else if (type == LUA_TSTRING)
+      d = strtod(lua_tostring(L, -1), NULL);
+    else if (type != LUA_TNIL)
+      luaL_error(L, "flow.new: column '%s' must be an integer, got %s", name,
+                 luaL_typename(L, -1));
+    v = d > -2147483648.0 && d < 2147483648.0 ? (lua_Integer)d : 0;
+  }
   lua_pop(L, 1);
   return v;
 }
@@ -334,7 +373,8 @@ static void row_ts(lua_State *L, const char *name, char out[ST_TIME_LEN]) {
 
 
 /* flow.new(row): row has the column names of the flows table. The strings
- * are borrowed from the row, which stays on the stack meanwhile. */
+ * are borrowed from the row, which stays on the stack meanwhile, and
+ * numbers converted to strings stay on the stack above it. */
 static int flow_new(lua_State *L) {
   struct st_flow f;
   const char *id;

@@ -6,6 +6,7 @@
 
 #include "script/htmlselect.h"
 #include "script/htmltree.h"
+#include "script/script.h"
 
 /* Metatable names of the userdata that owns a parse tree and of the
  * userdata given to Lua code for each node. A node keeps its document
@@ -14,6 +15,11 @@
  * document node. */
 #define DOCUMENT_MT "stratosphere.html.document"
 #define NODE_MT "stratosphere.html.node"
+
+/* Nodes that selector matching visits between two checks of the time
+ * budget. A check reads the clock, and a node costs tens of nanoseconds,
+ * so this checks about every 0.1 ms and adds well under 1%. */
+#define BUDGET_CHECK_STEPS 4096
 
 /* Bytes of a node's start tag or text that __tostring shows. */
 #define TOSTRING_MAX 160
@@ -147,8 +153,9 @@ static void push_node_or_nil(lua_State *L, int self, GumboNode *node) {
 }
 
 
-/* parse(s [, options]) -> document node. options.skip_raw_text = false
- * makes gumbo read script and style contents itself (slower, same tree). */
+/* parse(s [, options]) -> document node | nil, err. options.skip_raw_text
+ * = false makes gumbo read script and style contents itself (slower, same
+ * tree). A page that st_htmltree_parse() rejects gives nil, err. */
 static int html_parse(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
@@ -173,6 +180,12 @@ static int html_parse(lua_State *L) {
 
   st_htmltree_parse(&doc->tree, s, len, skip_raw_text);
   doc->L = NULL;
+  if (doc->tree.error[0] != '\0') {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "failed to parse HTML: %s", doc->tree.error);
+    st_htmltree_free(&doc->tree);
+    return 2;
+  }
 
   /* Lua's collector does not see the arena; report it as new allocation
    * so that unreferenced documents are collected at a matching pace. */
@@ -472,25 +485,133 @@ static void check_selector(lua_State *L, int idx, struct st_htmlselect *sel) {
 }
 
 
+/* Returns the array of the userdata at idx, first replacing the userdata
+ * with a larger copy when it holds fewer than need elements of size
+ * bytes. The userdata owns the memory, so a Lua error raised while the
+ * array is in use cannot leak it. */
+static void *reserve(lua_State *L, int idx, size_t *capacity, size_t size,
+                     size_t need) {
+  void *old = lua_touserdata(L, idx);
+  size_t grown = *capacity < 64 ? 64 : *capacity * 2;
+  void *array;
+
+  if (need <= *capacity)
+    return old;
+  if (grown < need)
+    grown = need;
+  if (grown > (size_t)-1 / 2 / size)
+    luaL_error(L, "HTML tree too deep to match a selector");
+  array = lua_newuserdatauv(L, grown * size, 0);
+  if (*capacity > 0)
+    memcpy(array, old, *capacity * size);
+  lua_replace(L, idx);
+  *capacity = grown;
+  return array;
+}
+
+
+/* An element on the way from the document down to a node, with its mask
+ * (see st_htmlselect_step). */
+struct path_entry {
+  const GumboNode *element;
+  uint32_t matched;
+};
+
+
+/* Counts steps of a C loop and checks the extractor's time budget every
+ * BUDGET_CHECK_STEPS of them, so a long match can be interrupted. */
+struct budget_counter {
+  lua_State *L;
+  size_t steps;
+};
+
+
+static void count_steps(struct budget_counter *counter, size_t steps) {
+  counter->steps += steps;
+  if (counter->steps >= BUDGET_CHECK_STEPS) {
+    counter->steps = 0;
+    st_script_budget_check(counter->L);
+  }
+}
+
+
+/* Matches sel against node and its element ancestors, from the document
+ * down, and stores them in the userdata at idx (replacing it when it is
+ * too small), topmost first, each with its mask. node is the document or
+ * an element. Sets *scope to the scope of node's children and returns the
+ * number of entries. */
+static size_t match_path(lua_State *L, const struct st_htmlselect *sel,
+                         const GumboNode *node, int idx,
+                         struct st_htmlselect_scope *scope,
+                         struct budget_counter *counter) {
+  size_t depth = 0, capacity = lua_rawlen(L, idx) / sizeof(struct path_entry);
+  struct path_entry *path;
+  struct st_htmlselect_scope parent = { 0, 0, 0, 0 };
+
+  for (const GumboNode *e = node; e != NULL && is_element(e); e = e->parent)
+    depth++;
+  path = reserve(L, idx, &capacity, sizeof(*path), depth);
+  size_t i = depth;
+  for (const GumboNode *e = node; i > 0; e = e->parent)
+    path[--i].element = e;
+  count_steps(counter, depth);
+
+  for (i = 0; i < depth; i++) {
+    count_steps(counter, st_htmlselect_seek(sel, &parent, path[i].element));
+    path[i].matched = st_htmlselect_step(sel, &parent, path[i].element);
+    st_htmlselect_enter(scope, &parent, path[i].matched);
+    parent = *scope;
+  }
+  *scope = parent;
+  return depth;
+}
+
+
 /* Walks the descendants of the node at index 1 and pushes the matches:
- * all of them in an array, or the first one (or nil) when first is set. */
+ * all of them in an array, or the first one (or nil) when first is set.
+ * Each element is matched once, with the masks of its parent and previous
+ * sibling kept on a stack, so the time is linear in the size of the
+ * subtree plus the way to it from the document. */
 static int select_matches(lua_State *L, int first) {
   struct node *n = check_node(L, 1);
   struct st_htmlselect sel;
   struct st_htmltree_walk walk;
-  int doc_idx, count = 0;
+  struct budget_counter counter = { L, 0 };
+  struct st_htmlselect_scope root = { 0, 0, 0, 0 }, *stack;
+  size_t top = 0, capacity = 0;
+  int doc_idx, stack_idx, path_idx, count = 0;
 
   check_selector(L, 2, &sel);
   doc_idx = push_document(L, 1);
+  lua_newuserdatauv(L, 0, 0);
+  stack_idx = lua_gettop(L);
+  lua_newuserdatauv(L, 0, 0);
+  path_idx = lua_gettop(L);  /* stack: document, scope stack, path */
   if (!first)
-    lua_newtable(L);  /* stack: document, results */
+    lua_newtable(L);  /* stack: document, scope stack, path, results */
+
+  if (is_element(n->node) || n->node->type == GUMBO_NODE_DOCUMENT)
+    match_path(L, &sel, n->node, path_idx, &root, &counter);
+  stack = reserve(L, stack_idx, &capacity, sizeof(*stack), 1);
+  stack[0] = root;
 
   st_htmltree_walk_init(&walk, n->node);
   while (st_htmltree_walk_next(&walk)) {
     GumboNode *node = walk.node;
+    uint32_t matched;
 
-    if (walk.leaving || node == n->node || !is_element(node) ||
-        !st_htmlselect_match(&sel, node))
+    count_steps(&counter, 1);
+    if (node == n->node || !is_element(node))
+      continue;
+    if (walk.leaving) {
+      top--;
+      continue;
+    }
+    matched = st_htmlselect_step(&sel, &stack[top], node);
+    stack = reserve(L, stack_idx, &capacity, sizeof(*stack), top + 2);
+    st_htmlselect_enter(&stack[top + 1], &stack[top], matched);
+    top++;
+    if (!st_htmlselect_is_match(&sel, matched))
       continue;
     push_node(L, doc_idx, node);
     if (first)
@@ -501,8 +622,6 @@ static int select_matches(lua_State *L, int first) {
     lua_pushnil(L);
   return 1;
 }
-
-
 /* select(selector) -> array of the matching descendants, in document
  * order */
 static int node_select(lua_State *L) {
@@ -516,13 +635,32 @@ static int node_select_one(lua_State *L) {
 }
 
 
+/* Returns the node or its nearest element ancestor, or NULL. */
+static const GumboNode *element_or_ancestor(const GumboNode *node) {
+  while (node != NULL && !is_element(node))
+    node = node->parent;
+  return node;
+}
+
+
 /* matches(selector) -> true when the node itself matches */
 static int node_matches(lua_State *L) {
   struct node *n = check_node(L, 1);
   struct st_htmlselect sel;
+  struct st_htmlselect_scope scope;
+  struct budget_counter counter = { L, 0 };
+  size_t depth;
+  const struct path_entry *path;
 
   check_selector(L, 2, &sel);
-  lua_pushboolean(L, st_htmlselect_match(&sel, n->node));
+  if (!is_element(n->node)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_newuserdatauv(L, 0, 0);
+  depth = match_path(L, &sel, n->node, lua_gettop(L), &scope, &counter);
+  path = lua_touserdata(L, -1);
+  lua_pushboolean(L, st_htmlselect_is_match(&sel, path[depth - 1].matched));
   return 1;
 }
 
@@ -532,12 +670,24 @@ static int node_matches(lua_State *L) {
 static int node_closest(lua_State *L) {
   struct node *n = check_node(L, 1);
   struct st_htmlselect sel;
-  GumboNode *node = n->node;
+  struct st_htmlselect_scope scope;
+  struct budget_counter counter = { L, 0 };
+  const GumboNode *start = element_or_ancestor(n->node);
+  const struct path_entry *path;
+  size_t depth;
 
   check_selector(L, 2, &sel);
-  while (node != NULL && !st_htmlselect_match(&sel, node))
-    node = node->parent;
-  push_node_or_nil(L, 1, node);
+  if (start == NULL) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_newuserdatauv(L, 0, 0);
+  depth = match_path(L, &sel, start, lua_gettop(L), &scope, &counter);
+  path = lua_touserdata(L, -1);
+  while (depth > 0 && !st_htmlselect_is_match(&sel, path[depth - 1].matched))
+    depth--;
+  push_node_or_nil(L, 1, depth > 0 ? (GumboNode *)path[depth - 1].element
+                                   : NULL);
   return 1;
 }
 

@@ -1,5 +1,6 @@
 #include "script/htmlselect.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -270,7 +271,6 @@ static int read_compound(struct parser *p, char combinator) {
   c->first_part = sel->part_count;
   c->part_count = 0;
   c->combinator = combinator;
-  c->descendants_only = 0;
 
   if (peek(p) == '*') {
     p->pos++;
@@ -330,6 +330,8 @@ static int read_complex(struct parser *p) {
       break;
     if (c == '>' || c == '+' || c == '~') {
       combinator = c;
+      if (c != '>')
+        sel->has_sibling_combinator = 1;
       p->pos++;
       skip_space(p);
     } else if (spaced) {
@@ -344,15 +346,7 @@ static int read_complex(struct parser *p) {
   sel->complex_first[sel->complex_count] = first;
   sel->complex_last[sel->complex_count] = sel->compound_count - 1;
   sel->complex_count++;
-
-  /* Left to right: a compound may stop at the nearest ancestor that
-   * matches only if every combinator to its left is a descendant one. */
-  int only = 1;
-  for (int i = first; i < sel->compound_count; i++) {
-    if (i > first && sel->compounds[i].combinator != ' ')
-      only = 0;
-    sel->compounds[i].descendants_only = only;
-  }
+  sel->final_mask |= UINT32_C(1) << (sel->compound_count - 1);
   return 0;
 }
 
@@ -365,6 +359,8 @@ int st_htmlselect_compile(struct st_htmlselect *sel, const char *text,
   sel->compound_count = 0;
   sel->complex_count = 0;
   sel->pool_used = 0;
+  sel->final_mask = 0;
+  sel->has_sibling_combinator = 0;
   if (len > ST_HTMLSELECT_MAX_LEN)
     return fail(&p, "selector longer than 1024 bytes");
   if (memchr(text, '\0', len) != NULL)
@@ -393,29 +389,6 @@ int st_htmlselect_compile(struct st_htmlselect *sel, const char *text,
 static int is_element(const GumboNode *node) {
   return node != NULL && (node->type == GUMBO_NODE_ELEMENT ||
                           node->type == GUMBO_NODE_TEMPLATE);
-}
-
-
-static const GumboNode *parent_element(const GumboNode *node) {
-  return is_element(node->parent) ? node->parent : NULL;
-}
-
-
-static const GumboNode *previous_element(const GumboNode *node) {
-  const GumboVector *siblings;
-  size_t i;
-
-  if (node->parent == NULL)
-    return NULL;
-  siblings = st_htmltree_children(node->parent);
-  i = st_htmltree_index(node);
-  while (i > 0) {
-    const GumboNode *sibling = siblings->data[--i];
-
-    if (is_element(sibling))
-      return sibling;
-  }
-  return NULL;
 }
 
 
@@ -473,13 +446,15 @@ static int match_attribute(const struct st_htmlselect_part *part,
   case ST_HTMLSELECT_SUFFIX:
     return wn > 0 && n >= wn && equal_bytes(v + n - wn, want, wn, icase);
   case ST_HTMLSELECT_SUBSTRING:
+    /* glibc's memmem and strcasestr run in linear time (two-way
+     * algorithm), where comparing at every offset would take n * wn. Both
+     * strings are NUL-terminated and contain no NUL: gumbo replaces NUL in
+     * values and compiling rejects it in selectors. */
     if (wn == 0 || n < wn)
       return 0;
-    for (size_t i = 0; i + wn <= n; i++) {
-      if (equal_bytes(v + i, want, wn, icase))
-        return 1;
-    }
-    return 0;
+    if (icase)
+      return strcasestr(v, want) != NULL;
+    return memmem(v, n, want, wn) != NULL;
   }
   return 0;
 }
@@ -531,64 +506,77 @@ static int match_compound(const struct st_htmlselect *sel, int index,
 }
 
 
-/* Returns 1 when compound index matches node and the compounds from first
- * to index - 1 match its context. Recursion happens only to retry a
- * descendant or sibling combinator at another element, so its depth is
- * bounded by the number of compounds, not by the tree. */
-static int match_from(const struct st_htmlselect *sel, int first, int index,
-                      const GumboNode *node) {
-  for (;;) {
-    char combinator;
+uint32_t st_htmlselect_step(const struct st_htmlselect *sel,
+                            struct st_htmlselect_scope *scope,
+                            const GumboNode *node) {
+  uint32_t matched = 0;
 
-    if (!match_compound(sel, index, node))
-      return 0;
-    if (index == first)
-      return 1;
-    combinator = sel->compounds[index].combinator;
-    index--;
+  for (int k = 0; k < sel->compound_count; k++) {
+    uint32_t left = k > 0 ? UINT32_C(1) << (k - 1) : 0;
+    uint32_t context;
 
-    switch (combinator) {
-    case '>':
-      node = parent_element(node);
+    switch (sel->compounds[k].combinator) {
+    case 0:
+      context = left = 1;
       break;
-    case '+':
-      node = previous_element(node);
+    case '>':
+      context = scope->parent;
       break;
     case ' ':
-      node = parent_element(node);
-      if (sel->compounds[index].descendants_only) {
-        while (node != NULL && !match_compound(sel, index, node))
-          node = parent_element(node);
-        break;
-      }
-      for (; node != NULL; node = parent_element(node)) {
-        if (match_from(sel, first, index, node))
-          return 1;
-      }
-      return 0;
+      context = scope->ancestors;
+      break;
+    case '+':
+      context = scope->previous;
+      break;
     default:  /* '~' */
-      for (node = previous_element(node); node != NULL;
-           node = previous_element(node)) {
-        if (match_from(sel, first, index, node))
-          return 1;
-      }
-      return 0;
+      context = scope->siblings;
+      break;
     }
-    if (node == NULL)
-      return 0;
+    if ((context & left) != 0 && match_compound(sel, k, node))
+      matched |= UINT32_C(1) << k;
   }
+  scope->previous = matched;
+  scope->siblings |= matched;
+  return matched;
 }
 
 
-int st_htmlselect_match(const struct st_htmlselect *sel,
-                        const GumboNode *node) {
-  if (!is_element(node))
+void st_htmlselect_enter(struct st_htmlselect_scope *child,
+                         const struct st_htmlselect_scope *scope,
+                         uint32_t matched) {
+  child->parent = matched;
+  child->ancestors = scope->ancestors | matched;
+  child->previous = 0;
+  child->siblings = 0;
+}
+
+
+size_t st_htmlselect_seek(const struct st_htmlselect *sel,
+                          struct st_htmlselect_scope *scope,
+                          const GumboNode *node) {
+  const GumboVector *siblings;
+  size_t steps = 0;
+
+  if (!sel->has_sibling_combinator || node->parent == NULL)
     return 0;
-  for (int i = 0; i < sel->complex_count; i++) {
-    if (match_from(sel, sel->complex_first[i], sel->complex_last[i], node))
-      return 1;
+  siblings = st_htmltree_children(node->parent);
+  for (unsigned int i = 0; i < siblings->length; i++) {
+    const GumboNode *sibling = siblings->data[i];
+
+    if (sibling == node)
+      break;
+    if (is_element(sibling)) {
+      st_htmlselect_step(sel, scope, sibling);
+      steps++;
+    }
   }
-  return 0;
+  return steps;
+}
+
+
+int st_htmlselect_is_match(const struct st_htmlselect *sel,
+                           uint32_t matched) {
+  return (matched & sel->final_mask) != 0;
 }
 
 /* }==================================================================== */

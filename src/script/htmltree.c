@@ -3,6 +3,7 @@
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "script/textlib.h"
@@ -208,6 +209,7 @@ struct tag {
   size_t name_len;
   int is_end;
   int self_closing;
+  size_t attributes;  /* attribute names read, duplicates included */
 };
 
 enum tag_state {
@@ -235,6 +237,7 @@ static size_t scan_tag(const char *s, size_t len, size_t i, struct tag *tag) {
     i++;
   tag->name_len = (size_t)(s + i - tag->name);
   tag->self_closing = 0;
+  tag->attributes = 0;
 
   for (; i < len; i++) {
     char c = s[i];
@@ -283,6 +286,8 @@ static size_t scan_tag(const char *s, size_t len, size_t i, struct tag *tag) {
     } else if (c == '=' && (state == NAME || state == AFTER_NAME)) {
       state = BEFORE_VALUE;
     } else {
+      if (state != NAME)
+        tag->attributes++;
       state = NAME;
     }
   }
@@ -398,17 +403,26 @@ static int is_text_only(const struct tag *tag) {
 }
 
 
+/* The tag with the most attributes that the scanner read. */
+struct attribute_stats {
+  size_t max;     /* attributes of that tag */
+  size_t offset;  /* byte offset of its '<' */
+};
+
+
 /* Writes s into out (len bytes available) without the contents of script
  * and style elements that can be cut safely, which go into cuts. Returns
- * the bytes written. */
+ * the bytes written. With out NULL it only scans, to fill stats. */
 static size_t cut_raw_text(struct st_htmltree *tree, const char *s,
-                           size_t len, char *out, struct cut_list *cuts) {
+                           size_t len, char *out, struct cut_list *cuts,
+                           struct attribute_stats *stats) {
   size_t i = 0, n = 0;
   int foreign = 0;  /* open svg and math elements */
 
 #define EMIT(from, to)                                                  \
   do {                                                                  \
-    memcpy(out + n, s + (from), (to) - (from));                         \
+    if (out != NULL)                                                    \
+      memcpy(out + n, s + (from), (to) - (from));                       \
     n += (to) - (from);                                                 \
   } while (0)
 
@@ -455,6 +469,10 @@ static size_t cut_raw_text(struct st_htmltree *tree, const char *s,
     }
 
     end = scan_tag(s, len, j, &tag);
+    if (tag.attributes > stats->max) {
+      stats->max = tag.attributes;
+      stats->offset = j;
+    }
     if (end == SIZE_MAX)
       break;
     EMIT(i, end);
@@ -495,7 +513,7 @@ static size_t cut_raw_text(struct st_htmltree *tree, const char *s,
      * "</script>" may not end the element: leave such scripts to gumbo. */
     if ((is_script && find_bytes(s, end, i, "<!--", 4) == SIZE_MAX) ||
         is_style) {
-      if (end > i)
+      if (end > i && out != NULL)
         add_cut(tree, cuts, n, s + i, end - i);
     } else {
       EMIT(i, end);
@@ -620,9 +638,27 @@ static void restore_cuts(struct st_htmltree *tree, struct cut_list *cuts) {
 }
 
 
+/* Returns 0 when no tag of the page has more attributes than the maximum.
+ * Otherwise writes the reason into tree->error, makes the tree an empty
+ * document and returns -1. */
+static int check_attributes(struct st_htmltree *tree,
+                            const struct attribute_stats *stats) {
+  if (stats->max <= ST_HTMLTREE_MAX_ATTRIBUTES)
+    return 0;
+  snprintf(tree->error, sizeof(tree->error), "tag at byte %zu has %zu "
+           "attributes, more than the maximum of %d", stats->offset + 1,
+           stats->max, ST_HTMLTREE_MAX_ATTRIBUTES);
+  tree->buffer = "";
+  tree->buffer_len = 0;
+  tree->output = run_gumbo(tree, "", 0);
+  return -1;
+}
+
+
 void st_htmltree_parse(struct st_htmltree *tree, const char *s, size_t len,
                        int skip_raw_text) {
   struct cut_list cuts = { NULL, 0, 0 };
+  struct attribute_stats stats = { 0, 0 };
   char *source, *cut_buffer;
   size_t source_len, cut_len;
 
@@ -639,10 +675,18 @@ void st_htmltree_parse(struct st_htmltree *tree, const char *s, size_t len,
   source[source_len] = '\0';
 
   tree->skipped_raw_text = 0;
-  if (skip_raw_text) {
+  tree->error[0] = '\0';
+  if (!skip_raw_text) {
+    cut_raw_text(tree, source, source_len, NULL, NULL, &stats);
+    if (check_attributes(tree, &stats) != 0)
+      return;
+  } else {
     cut_buffer = arena_alloc(tree, source_len + 1);
-    cut_len = cut_raw_text(tree, source, source_len, cut_buffer, &cuts);
+    cut_len = cut_raw_text(tree, source, source_len, cut_buffer, &cuts,
+                           &stats);
     cut_buffer[cut_len] = '\0';
+    if (check_attributes(tree, &stats) != 0)
+      return;
     if (cuts.count > 0) {
       GumboOutput *output = run_gumbo(tree, cut_buffer, cut_len);
 

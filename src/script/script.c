@@ -330,21 +330,48 @@ void st_script_set_context(lua_State *L, const char *name) {
 }
 
 
-static void budget_hook(lua_State *L, lua_Debug *ar) {
-  struct script_state *s = state_of(L);
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+
+/* Raises the budget error, first making every later line and count
+ * event raise it too, so that code which catches the error with pcall
+ * cannot keep running. */
+static void raise_budget_exceeded(lua_State *L, struct script_state *s) {
   char seconds[32];
 
   if (!s->expired) {
-    if (st_time_mono_ms() < s->deadline_ms)
-      return;
-    /* From now on raise on every line and instruction, so that code
-     * which catches the error with pcall cannot keep running. */
     s->expired = 1;
     lua_sethook(L, budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
   }
   /* lua_pushfstring has no %g, so the number is formatted here. */
   snprintf(seconds, sizeof(seconds), "%g", s->budget_s);
   luaL_error(L, "time budget of %s s exceeded", seconds);
+}
+
+
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+  struct script_state *s = state_of(L);
+
+  (void)ar;
+  if (!s->expired && st_time_mono_ms() < s->deadline_ms)
+    return;
+  raise_budget_exceeded(L, s);
+}
+
+
+void st_script_budget_check(lua_State *L) {
+  void *ud;
+  struct script_state *s;
+
+  /* States that st_script_new did not create carry no budget. */
+  if (lua_getallocf(L, &ud) != script_alloc)
+    return;
+  s = ud;
+  if (s->deadline_ms == 0)
+    return;
+  if (!s->expired && st_time_mono_ms() < s->deadline_ms)
+    return;
+  raise_budget_exceeded(L, s);
 }
 
 

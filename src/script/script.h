@@ -60,10 +60,18 @@ void st_script_set_context(lua_State *L, const char *name);
 /* Starts a time budget of seconds for the Lua code run until
  * st_script_budget_end(). When it runs out, every following Lua line
  * raises "time budget of N s exceeded", so a pcall inside the running
- * code cannot catch the error and go on. Only Lua code is interrupted: a
- * single long call into C runs to its end. */
+ * code cannot catch the error and go on. Lua code is interrupted by a
+ * count hook; C functions are interrupted only where they call
+ * st_script_budget_check(), and other long calls into C run to their
+ * end. */
 void st_script_budget_begin(lua_State *L, double seconds);
 void st_script_budget_end(lua_State *L);
+
+/* Raises the budget error when a budget runs and has run out, as the
+ * hook does for Lua code; returns otherwise. C functions that may run
+ * long call it every few thousand steps: it costs one clock read. Does
+ * nothing in states that st_script_new() did not create. */
+void st_script_budget_check(lua_State *L);
 
 /* Returns nonzero when the budget started last has run out. */
 int st_script_budget_expired(lua_State *L);

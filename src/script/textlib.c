@@ -38,6 +38,10 @@ struct charset_alias {
 static const struct charset_alias aliases[] = {
   { "utf-8", "utf-8", NULL },
   { "utf8", "utf-8", NULL },
+  /* MySQL's names for UTF-8, which pages generated from its data declare;
+   * browsers do not know them and fall back to their default. */
+  { "utf8mb3", "utf-8", NULL },
+  { "utf8mb4", "utf-8", NULL },
   { "unicode-1-1-utf-8", "utf-8", NULL },
   { "unicode11utf8", "utf-8", NULL },
   { "unicode20utf8", "utf-8", NULL },
@@ -460,11 +464,39 @@ static int text_charset_name(lua_State *L) {
 }
 
 
+/* known_charset(label) -> canonical lowercase name | nil when the label
+ * is neither in the alias table nor accepted by iconv_open(). */
+static int text_known_charset(lua_State *L) {
+  struct converter_cache *cache = lua_touserdata(L, lua_upvalueindex(1));
+  size_t label_len;
+  const char *label = luaL_checklstring(L, 1, &label_len);
+  char clean[LABEL_MAX + 1];
+  const struct charset_alias *alias;
+
+  if (clean_label(label, label_len, clean) != 0) {
+    luaL_pushfail(L);
+    return 1;
+  }
+  alias = find_alias(clean);
+  if (alias != NULL) {
+    lua_pushstring(L, alias->name);
+    return 1;
+  }
+  if (get_converter(cache, clean) == (iconv_t)-1) {
+    luaL_pushfail(L);
+    return 1;
+  }
+  lua_pushstring(L, clean);
+  return 1;
+}
+
+
 static const luaL_Reg text_functions[] = {
   { "to_utf8", text_to_utf8 },
   { "sanitize_utf8", text_sanitize_utf8 },
   { "is_utf8", text_is_utf8 },
   { "charset_name", text_charset_name },
+  { "known_charset", text_known_charset },
   { NULL, NULL },
 };
 

@@ -235,12 +235,37 @@ TEST(flowlib_new_rejects_bad_columns) {
   luaL_requiref(L, "stratosphere.core.flow", luaopen_stratosphere_core_flow,
                 0);
   lua_setglobal(L, "core_flow");
-  m = run("core_flow.new{ flow_request_url = 5 }");
+  m = run("core_flow.new{ flow_request_url = {} }");
   ASSERT(m != NULL && strstr(m, "column 'flow_request_url' must be a "
-                                "string, got number") != NULL);
-  m = run("core_flow.new{ flow_request_port = 'x' }");
+                                "string, got table") != NULL);
+  m = run("core_flow.new{ flow_request_port = true }");
   ASSERT(m != NULL && strstr(m, "column 'flow_request_port' must be an "
-                                "integer") != NULL);
+                                "integer, got boolean") != NULL);
+}
+
+
+/* SQLite lets any column hold any storage class, and the pipeline reads
+ * text columns with sqlite3_column_text and integer ones with
+ * sqlite3_column_int, so flow.new converts the same way. */
+TEST(flowlib_new_converts_loose_columns) {
+  luaL_requiref(L, "stratosphere.core.flow", luaopen_stratosphere_core_flow,
+                0);
+  lua_setglobal(L, "core_flow");
+  ASSERT_RUNS("local f = core_flow.new{ flow_request_url = 5,\n"
+              "  flow_capture_timestamp = 1704189600,\n"
+              "  flow_response_timestamp_start = 1.5,\n"
+              "  flow_request_port = '8443',\n"
+              "  flow_response_status_code = 404.7 }\n"
+              "assert(f.request.url == '5', f.request.url)\n"
+              "assert(f.ts == '1704189600', f.ts)\n"
+              "assert(f.request.port == 8443)\n"
+              "assert(f.response.status == 404)\n"
+              "collectgarbage()\n"
+              "assert(f.request.url == '5')\n");
+  ASSERT_RUNS("local f = core_flow.new{ flow_request_port = 'x',\n"
+              "  flow_response_status_code = '80x' }\n"
+              "assert(f.request.port == 0)\n"
+              "assert(f.response.status == 80)\n");
 }
 
 
@@ -312,6 +337,7 @@ int main(void) {
   RUN_FRESH(flowlib_null_fields_become_empty);
   RUN_FRESH(flowlib_new_from_sample_rows);
   RUN_FRESH(flowlib_new_rejects_bad_columns);
+  RUN_FRESH(flowlib_new_converts_loose_columns);
   RUN_FRESH(flowlib_push_out_of_memory);
   return TEST_EXIT();
 }

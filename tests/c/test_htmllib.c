@@ -221,6 +221,75 @@ TEST(htmllib_deep_nesting_has_no_recursion) {
 }
 
 
+static void *plain_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  (void)ud;
+  (void)osize;
+  if (nsize == 0) {
+    free(ptr);
+    return NULL;
+  }
+  return realloc(ptr, nsize);
+}
+
+
+static void abort_on_oom(void *ud) {
+  (void)ud;
+  abort();
+}
+
+
+/* Returns the body element of a parsed tree: gumbo always makes <html>
+ * with <head> and <body>. */
+static const GumboNode *body_of(const struct st_htmltree *tree) {
+  const GumboNode *html = tree->output->document->v.document.children.data[0];
+
+  return html->v.element.children.data[1];
+}
+
+
+/* Writes "<p a0 a1 ...>x" with count attributes into page. Returns its
+ * length. */
+static size_t tag_with_attributes(char *page, size_t count) {
+  size_t len = (size_t)sprintf(page, "<p");
+
+  for (size_t i = 0; i < count; i++)
+    len += (size_t)sprintf(page + len, " a%zu", i);
+  len += (size_t)sprintf(page + len, ">x");
+  return len;
+}
+
+
+/* A caller of st_htmltree_parse that ignores tree->error still gets a
+ * tree to walk: an empty document. */
+TEST(htmltree_too_many_attributes_empty) {
+  struct st_htmltree tree;
+  size_t count = ST_HTMLTREE_MAX_ATTRIBUTES + 1;
+  char *page = malloc(count * 8 + 16);
+  size_t len;
+
+  ASSERT(page != NULL);
+  len = tag_with_attributes(page, count);
+  for (int skip = 0; skip <= 1; skip++) {
+    st_htmltree_init(&tree, plain_alloc, NULL, abort_on_oom, NULL);
+    st_htmltree_parse(&tree, page, len, skip);
+    ASSERT(strstr(tree.error, "tag at byte 1 has 1001 attributes") != NULL);
+    ASSERT(tree.output != NULL);
+    ASSERT_INT_EQ(1, tree.output->document->v.document.children.length);
+    ASSERT_INT_EQ(0, body_of(&tree)->v.element.children.length);
+    st_htmltree_free(&tree);
+  }
+
+  /* One attribute fewer parses. */
+  len = tag_with_attributes(page, count - 1);
+  st_htmltree_init(&tree, plain_alloc, NULL, abort_on_oom, NULL);
+  st_htmltree_parse(&tree, page, len, 1);
+  ASSERT_STR_EQ("", tree.error);
+  ASSERT_INT_EQ(1, body_of(&tree)->v.element.children.length);
+  st_htmltree_free(&tree);
+  free(page);
+}
+
+
 TEST(htmllib_hostile_bytes_parse) {
   struct capped cap = { 0, 0 };
   lua_State *L = new_state(&cap);
@@ -433,6 +502,7 @@ int main(void) {
   RUN(htmllib_fast_path_tricky_pages);
   RUN(htmllib_fast_path_matches_full_on_soup);
   RUN(htmllib_deep_nesting_has_no_recursion);
+  RUN(htmltree_too_many_attributes_empty);
   RUN(htmllib_hostile_bytes_parse);
   RUN(htmllib_ten_megabyte_page);
   RUN(htmllib_out_of_memory_raises);

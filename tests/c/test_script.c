@@ -443,6 +443,31 @@ TEST(script_budget_survives_inner_pcall) {
 }
 
 
+/* A selector match over 200,000 elements is one long call into C, which
+ * the count hook cannot interrupt, so the match checks the budget. */
+TEST(script_budget_stops_html_select) {
+  lua_State *L = new_state(0, 0);
+  char msg[512];
+
+  ASSERT_INT_EQ(LUA_OK,
+                run(L, "html = require 'stratosphere.core.html' "
+                       "doc = html.parse('<body>' .. "
+                       "string.rep('<a>x</a>', 200000) .. '</body>') "
+                       "return 'parsed'", msg, sizeof(msg)));
+  st_script_budget_begin(L, 0.001);
+  usleep(5000);
+  /* Without the check, select returns its 200,000 results and the chunk
+   * returns "completed" before the count hook fires again. */
+  ASSERT_INT_EQ(LUA_ERRRUN,
+                run(L, "local ok, err = pcall(doc.select, doc, 'a ~ a') "
+                       "return ok and 'completed' or err", msg, sizeof(msg)));
+  st_script_budget_end(L);
+  ASSERT(strstr(msg, "time budget of 0.001 s exceeded") != NULL);
+  ASSERT(st_script_budget_expired(L));
+  st_script_free(&L);
+}
+
+
 TEST(script_memory_cap_raises) {
   lua_State *L = new_state(1, 8 * 1024 * 1024);
   char msg[512];
@@ -488,6 +513,7 @@ int main(void) {
   RUN(script_full_state_has_io);
   RUN(script_budget_stops_loop);
   RUN(script_budget_survives_inner_pcall);
+  RUN(script_budget_stops_html_select);
   RUN(script_memory_cap_raises);
   RUN(script_new_fails_cleanly_without_memory);
   return TEST_EXIT();

@@ -201,6 +201,26 @@ def main():
     if r.wait_exit() != 0:
         fail("second session did not exit with status 0", [])
 
+    # A history that cannot be written is reported once, at the start,
+    # with its path; the session works without it.
+    os.rename("data/repl_history", "data/repl_history.saved")
+    os.mkdir("data/repl_history")
+    r = Repl(binary)
+    r.expect(r"cannot write the history to .*data/repl_history "
+             r"\(Is a directory\); history will not be saved",
+             "no warning about the unwritable history")
+    r.expect(r"help\(\) lists the helpers", "no banner after the warning")
+    r.line('= "no" .. "-history"')
+    r.expect(r"^no-history$", "session without history did not work")
+    r.settle()
+    r.type("\x04")
+    if r.wait_exit() != 0:
+        fail("session without history did not exit with status 0", [])
+    warnings = [line for line in r.lines()
+                if "cannot write the history" in line]
+    if len(warnings) != 1:
+        fail("expected one history warning, got %d" % len(warnings), warnings)
+
     if failures:
         print("%d check(s) failed" % len(failures))
         return 1

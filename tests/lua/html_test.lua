@@ -223,6 +223,45 @@ do
 end
 
 
+-- A tag with more than 1,000 attributes rejects the page, because gumbo's
+-- time grows with the square of a tag's attribute count: 100,000
+-- attributes took 21 s.
+do
+  local function tag_with(count)
+    local names = {}
+    for i = 1, count do
+      names[i] = "a" .. i
+    end
+    return "<p " .. table.concat(names, " ") .. ">x</p>"
+  end
+
+  local doc = html.parse("<body>" .. tag_with(1000) .. "</body>")
+  t.eq("x", doc:select_one("p"):text(), "1,000 attributes parse")
+  t.eq("", doc:select_one("p"):attr("a1000"), "last attribute kept")
+
+  local none, err = html.parse("<body>" .. tag_with(1001) .. "</body>")
+  t.eq(nil, none, "1,001 attributes")
+  t.eq("failed to parse HTML: tag at byte 7 has 1001 attributes, more " ..
+       "than the maximum of 1000", err, "attribute limit message")
+
+  for _, skip in ipairs({ true, false }) do
+    local start = os.clock()
+    none, err = html.parse(tag_with(100000), { skip_raw_text = skip })
+    t.eq(nil, none, "100,000 attributes, skip_raw_text " .. tostring(skip))
+    t.eq(true, err:find("has 100000 attributes", 1, true) ~= nil,
+         "100,000 attributes message")
+    t.eq(true, os.clock() - start < 0.5, "100,000 attributes time")
+  end
+
+  -- Attribute-like text in comments, scripts and quoted values is not
+  -- counted.
+  local inert = tag_with(5000)
+  doc = html.parse("<!-- " .. inert .. " --><script>" .. inert ..
+                   "</script><p title='" .. inert .. "'>y</p>")
+  t.eq("y", doc:select_one("p"):text(), "inert attribute-like text")
+end
+
+
 -- Charsets.
 do
   local cp1251 = "<p>\207\240\232\226\229\242</p>"  -- "Привет"
@@ -237,6 +276,24 @@ do
     content_type = "text/html; charset=windows-1251",
   })
   t.eq("Привет", doc:text(), "parse_response")
+  -- A page's own declaration with an unknown or cut label is ignored.
+  local padding = string.rep(" ", 1024 - #"<meta charset=windows-")
+  doc = html.parse(padding .. "<meta charset=windows-1251>" .. cp1251)
+  t.eq("Привет", doc:text(), "meta label crossing byte 1024")
+  for _, label in ipairs({ "utf8mb4", "none", "windows-" }) do
+    doc = html.parse("<meta charset=" .. label .. "><p>caf\195\169</p>")
+    t.eq("café", doc and doc:text(), "meta charset=" .. label)
+    doc = html.parse("<p>caf\195\169</p>", {
+      content_type = "text/html; charset=" .. label,
+    })
+    t.eq("café", doc and doc:text(), "content type charset=" .. label)
+  end
+  doc = html.parse_response({
+    body = "<meta charset=windows-1251>" .. cp1251,
+    content_type = "text/html; charset=bogus",
+  })
+  t.eq("Привет", doc:text(), "unknown content type label, then meta")
+
   local none, err = html.parse(cp1251, { charset = "x-unknown" })
   t.eq(nil, none, "unknown charset")
   t.eq("failed to parse HTML: unknown charset 'x-unknown'", err, "message")

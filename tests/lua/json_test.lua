@@ -16,6 +16,11 @@ do
     { 'while(1);{"a":1}', "while(1);" },
     { 'for (;;);{"a":1}', "for (;;);" },
     { '  \n)]}\'\n  {"a":1}  ', "white space around" },
+    { ')]}\'\n\239\187\191{"a":1}', "byte order mark after the prefix" },
+    { '\239\187\191)]}\'\n\239\187\191{"a":1}', "two byte order marks" },
+    { '&&&START&&&{"a":1}', "&&&START&&&" },
+    { '&&&START&&&{"a":1}&&&END&&&', "&&&START&&& with &&&END&&&" },
+    { '&&&START&&&\n{"a":1}\n&&&END&&&\n', "&&&END&&& on its own line" },
   }
   for _, case in ipairs(cases) do
     local value, err = json.decode(case[1])
@@ -68,6 +73,46 @@ do
 end
 
 
+-- Lone surrogate escapes, the halves of a cut emoji, become U+FFFD; a
+-- pair is kept, and an escaped backslash before "u" is no escape.
+do
+  local FFFD = "\239\191\189"
+  local cases = {
+    { '"\\ud83d"', FFFD, "lone high surrogate" },
+    { '"\\ude00"', FFFD, "lone low surrogate" },
+    { '"a\\uD83Db"', "a" .. FFFD .. "b", "upper case hex" },
+    { '"\\ud83d\\ude00"', "😀", "surrogate pair" },
+    { '"\\ud83d\\ud83d\\ude00"', FFFD .. "😀", "high before a pair" },
+    { '"\\ude00\\ud83d"', FFFD .. FFFD, "low before high" },
+    { '"x\\\\ud83d"', "x\\ud83d", "escaped backslash" },
+    { '"\\\\\\ud83d"', "\\" .. FFFD, "escape after an escaped backslash" },
+  }
+  for _, case in ipairs(cases) do
+    local value, err = json.decode(case[1])
+    t.eq(nil, err, case[3] .. " error")
+    t.eq(case[2], value, case[3])
+  end
+  local reply = json.decode('{"title": "Cut \\ud83d", "n": 1}')
+  t.eq("Cut " .. FFFD, reply.title, "cut emoji in an object")
+  t.eq(1, reply.n, "rest of the object")
+end
+
+
+-- NaN, Infinity, hexadecimal and overflowing numbers make the text
+-- invalid: none of them can be stored in the knowledge base.
+do
+  for _, text in ipairs({ "[NaN]", "[nan]", "[Infinity]", "[-Infinity]",
+                          "[0x10]", "0x10", "[1e999]", "-1e999",
+                          '{"a": {"b": 1e400}}' }) do
+    local value, err = json.decode(text)
+    t.eq(nil, value, text)
+    t.eq(true, err ~= nil and err:find("^invalid JSON: ") ~= nil,
+         text .. " message: " .. tostring(err))
+  end
+  t.eq(1e308, json.decode("1e308"), "largest double range")
+end
+
+
 -- json.get reads deep fields and stops at the first step that is not a
 -- table.
 do
@@ -91,6 +136,21 @@ do
        json.pretty(text), "pretty")
   t.eq("[]", json.pretty("[ ]"), "empty array")
   t.eq('"a\\"b"', json.pretty('"a\\"b"'), "escaped quote in a string")
+end
+
+
+-- Stripping "&&&START&&&" and "&&&END&&&" takes linear time in the
+-- white space around the JSON.
+do
+  local spaces = string.rep(" ", 200000)
+  local start = os.clock()
+  local value = json.decode("&&&START&&&" .. spaces .. '{"a":1}' .. spaces ..
+                            "x" .. spaces)
+  t.eq(nil, value, "text after the JSON")
+  value = json.decode("&&&START&&&" .. spaces .. '{"a":1}' .. spaces ..
+                      "&&&END&&&" .. spaces)
+  t.eq(1, value.a, "suffix after white space")
+  t.eq(true, os.clock() - start < 1, "white space time")
 end
 
 

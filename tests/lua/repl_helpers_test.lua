@@ -275,6 +275,55 @@ local function test_legacy_charset_body()
 end
 
 
+-- Rows that SQLite's loose typing lets in (an integer capture time, a
+-- text port) are read as the pipeline reads them, with
+-- sqlite3_column_text and sqlite3_column_int, so one row cannot fail the
+-- whole listing.
+local function test_loosely_typed_rows()
+  local path = tmp .. ".loose.db"
+  local w = assert(db.open(path, { create = true }))
+  assert(w:exec(FLOWS_TABLE))
+  local insert = "INSERT INTO flows VALUES (?, 0, 'x.example', ?, 'GET', "
+    .. "'https://x.example/', 'https://x.example/', 'HTTP/1.1', '{}', NULL, "
+    .. "'', ?, ?, 'HTTP/1.1', '{}', 'text/html', '<p>x</p>', ?, ?)"
+  w:sql(insert, string.format("%032x", 1), 443,
+        "2024-01-02 10:00:00.000000", 200, "2024-01-02 10:00:00.000000",
+        "2024-01-02 10:00:00.000000")
+  -- A port, status and timestamps of the wrong storage classes.
+  w:sql(insert, string.format("%032x", 2), "8443", 1704189600, "404",
+        1704189600.5, 1704189600)
+  w:sql(insert, string.format("%032x", 3), "not a port", "x", 201.0,
+        "y", "z")
+  w:close()
+
+  local loose = {}
+  inspect.install(loose, { probe = path, kb = kb_path })
+  local flows = assert(loose.probe:flows())
+  assert(#flows == 3, "a loosely typed row failed the listing")
+  assert(flows[2].request.port == 8443, tostring(flows[2].request.port))
+  assert(flows[2].ts == "1704189600", tostring(flows[2].ts))
+  assert(flows[2].response.status == 404)
+  assert(flows[3].request.port == 0, tostring(flows[3].request.port))
+  assert(flows[3].response.status == 201)
+  assert(#loose.analyze({ "x" }) == 3, "analyze skipped rows")
+  os.remove(path)
+end
+
+
+-- try with a folder names the problem instead of failing inside the
+-- helper module.
+local function test_try_folder_message()
+  local ok, err = pcall(env.try, "foo/")
+  assert(not ok, "try accepted a folder")
+  assert(not tostring(err):find("attempt to index", 1, true), err)
+  assert(tostring(err):find("extractor 'foo/' not found", 1, true), err)
+  ok, err = pcall(env.try, "extractors/")
+  assert(not ok, "try accepted the extractors folder")
+  assert(tostring(err):find("extractor 'extractors/' not found", 1, true),
+         err)
+end
+
+
 local function test_missing_file_says_what_to_do()
   local other = {}
   inspect.install(other, { probe = tmp .. ".missing.db", kb = kb_path })
@@ -354,6 +403,8 @@ test_search_marks_matching_lines()
 test_kb_entity_with_relationships()
 test_sql_error_names_caller()
 test_legacy_charset_body()
+test_loosely_typed_rows()
+test_try_folder_message()
 test_missing_file_says_what_to_do()
 test_real_google_capture()
 test_real_vk_form_body()

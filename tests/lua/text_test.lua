@@ -45,6 +45,44 @@ do
 end
 
 
+-- Unknown labels in a page's declarations are ignored, as browsers do:
+-- the next source decides, and finally UTF-8.
+do
+  local meta = "<meta charset=windows-1251>"
+  t.eq("windows-1251", text.detect_charset(meta,
+       "text/html; charset=x-nonsense"), "unknown content type label")
+  t.eq(nil, text.detect_charset("x", "text/html; charset=none"),
+       "charset=none")
+  t.eq("utf-8", text.detect_charset("x", "text/html; charset=utf8mb4"),
+       "utf8mb4 is UTF-8")
+  t.eq("utf-8", text.detect_charset("<meta charset=UTF8MB4>", nil),
+       "utf8mb4 in a meta")
+  t.eq("koi8-r", text.detect_charset("<meta charset=bogus><meta " ..
+       "charset=koi8-r>", nil), "next meta after an unknown label")
+  t.eq("koi8-r", text.sniff_html_charset("<meta charset=bogus><meta " ..
+       "charset=koi8-r>"), "sniff skips an unknown label")
+  t.eq(nil, text.detect_charset("<meta charset=none>", "text/html"),
+       "unknown meta label")
+
+  -- A meta tag that starts before byte 1024 is read whole.
+  local padding = string.rep(" ", 1024 - #"<meta charset=windows-")
+  local crossing = padding .. "<meta charset=windows-1251>"
+  t.eq("windows-1251", text.sniff_html_charset(crossing),
+       "label crossing byte 1024")
+  t.eq("windows-1251", text.detect_charset(crossing, "text/html"),
+       "detect with a label crossing byte 1024")
+
+  local s, charset = text.decode("caf\195\169 \255",
+                                 "text/html; charset=x-nonsense")
+  t.eq("café " .. REPLACEMENT, s, "unknown label decodes as UTF-8")
+  t.eq("utf-8", charset, "charset used for an unknown label")
+  s, charset = text.decode("\207\240 <meta charset=windows-1251>",
+                           "text/html; charset=utf8mb3x")
+  t.eq("Пр <meta charset=windows-1251>", s, "meta after unknown label")
+  t.eq("windows-1251", charset, "meta charset used")
+end
+
+
 -- Conversion.
 do
   local s, charset = text.decode(PRIVET_1251, "text/html; charset=windows-1251")
@@ -65,9 +103,9 @@ do
   t.eq("x" .. REPLACEMENT, text.to_utf8("x\208", "utf-8"),
        "truncated sequence at the end")
 
-  local none, err = text.decode("x", "text/html; charset=x-nonsense")
+  local none, err = text.to_utf8("x", "x-nonsense")
   t.eq(nil, none, "unknown charset")
-  t.eq("failed to decode body: unknown charset 'x-nonsense'", err, "message")
+  t.eq("unknown charset 'x-nonsense'", err, "message")
   none, err = text.to_utf8("x", "utf-8//TRANSLIT")
   t.eq(nil, none, "label with a slash")
   t.eq("invalid charset label 'utf-8//TRANSLIT'", err, "label message")

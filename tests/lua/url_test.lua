@@ -162,3 +162,86 @@ do
             url.path_segments("https://vk.com/id1/photos//a%20b/?x=1"),
             "path_segments")
 end
+
+
+-- In special schemes (http, https, ws, wss, ftp, file) a backslash before
+-- the query is a path separator, as the WHATWG URL standard and browsers
+-- read it, so "\@" cannot hide the real host.
+do
+  local u = "https://evil.com\\@google.com/"
+  t.eq("evil.com", url.host(u), "backslash ends the host")
+  t.eq(false, url.host_is(u, "google.com"), "backslash host_is")
+  t.eq(true, url.host_is(u, "evil.com"), "real host")
+  t.eq("/@google.com/", url.split(u).path, "backslash path")
+  t.eq("evil.com", url.host("HTTP:\\\\evil.com\\x"), "backslashes only")
+  t.eq("https://a.com/x/y?q=\\z", url.join("https://a.com/p",
+       "\\x\\y?q=\\z"), "join keeps backslashes in the query")
+  t.eq("https://evil.com/", url.join("https://a.com/p", "\\\\evil.com\\"),
+       "join: backslashes as //")
+  -- Other schemes keep the backslash.
+  t.eq("a\\b@c", url.split("foo://a\\b@c/").authority, "non-special scheme")
+  t.eq(false, url.host_is("evil.com\\@google.com", "google.com"),
+       "bare host with a backslash")
+end
+
+
+-- A port that is not a number from 0 to 65535 means no host, in url.host,
+-- url.host_is and url.split alike.
+do
+  for _, u in ipairs({ "https://google.com:abc/", "https://google.com:65536/",
+                       "https://google.com:100000000000000000000000/",
+                       "google.com:abc" }) do
+    t.eq(nil, url.host(u), u .. " host")
+    t.eq(false, url.host_is(u, "google.com"), u .. " host_is")
+    if u:find("://", 1, true) then
+      t.eq(nil, (url.split(u)), u .. " split")
+    end
+  end
+  local none, err = url.split("http://x.org:65536/")
+  t.eq(nil, none, "port above 65535")
+  t.eq("invalid URL 'http://x.org:65536/': port '65536' is above 65535",
+       err, "port range message")
+  t.eq(65535, url.split("http://x.org:65535/").port, "largest port")
+  t.eq("integer", math.type(url.split("http://x.org:080/").port),
+       "port is an integer")
+  t.eq(true, url.host_is("https://google.com:/", "google.com"),
+       "empty port")
+end
+
+
+-- url.build brackets an IPv6 address and puts "/" between the authority
+-- and a relative path.
+do
+  t.eq("http://[::1]:80/x", url.build({ scheme = "http", host = "::1",
+                                        port = 80, path = "x" }),
+       "IPv6 host and relative path")
+  t.eq("http://[::1]/", url.build({ scheme = "http", host = "[::1]",
+                                    path = "/" }), "bracketed IPv6")
+  t.eq("http://h", url.build({ scheme = "http", host = "h" }), "no path")
+  t.eq("x", url.build({ path = "x" }), "relative path without a host")
+  t.check_error("url.build: port must be an integer from 0 to 65535, got " ..
+                "1e%+23", url.build, { host = "h", port = 1e23 })
+  t.check_error("port must be an integer from 0 to 65535, got %-1",
+                url.build, { host = "h", port = -1 })
+  t.check_error("port must be an integer from 0 to 65535, got 'http'",
+                url.build, { host = "h", port = "http" })
+  t.eq("http://h:8080/", url.build({ scheme = "http", host = "h",
+                                     port = "8080", path = "/" }),
+       "port as a string")
+end
+
+
+-- url.join takes linear time in the length of the reference: removing
+-- dot segments by copying the rest of the path took 4 s for 100 KB.
+do
+  local ref = string.rep("a/", 100000) .. "../b"
+  local start = os.clock()
+  local joined = url.join("https://x.org/p/q", ref)
+  t.eq(true, os.clock() - start < 1, "200 KB reference time")
+  t.eq("https://x.org/p/" .. string.rep("a/", 99999) .. "b", joined,
+       "200 KB reference")
+  ref = string.rep("../", 100000) .. "c"
+  t.eq("https://x.org/c", url.join("https://x.org/p/q", ref), "many ..")
+  ref = string.rep("./", 100000) .. "c"
+  t.eq("https://x.org/p/c", url.join("https://x.org/p/q", ref), "many .")
+end
