@@ -38,7 +38,7 @@ local VIEW = template.must([[
 <table class="list compact">
 <thead><tr><th>Extractor</th><th>Version</th><th class="num">Matched</th><th class="num">Declined</th><th class="num">Errors</th><th>Last error</th><th>Last run</th></tr></thead>
 <tbody>
-{% for _, e in ipairs(pipeline.extractors) do %}<tr><td title="{{ e.file }}">{{ e.name }}</td><td>{{ e.version }}</td><td class="num">{{ count(e.matched) }}</td><td class="num">{{ count(e.declined) }}</td><td class="num">{% if e.errors > 0 then %}<span class="badge bad">{{ count(e.errors) }}</span>{% else %}0{% end %}</td><td class="mono url">{% if e.load_error ~= "" and e.loaded then %}<span class="error">new version not loaded (previous version running): {{ e.load_error }}</span> {% elseif e.load_error ~= "" then %}<span class="error">not loaded: {{ e.load_error }}</span> {% end %}{{ e.last_error }}</td><td class="nowrap">{{ e.last_run and e.last_run:sub(1, 19) }}</td></tr>
+{% for _, e in ipairs(pipeline.extractors) do %}<tr><td title="{{ e.file }}">{{ e.name }}</td><td>{{ e.version }}</td><td class="num">{{ count(e.matched) }}</td><td class="num">{{ count(e.declined) }}</td><td class="num">{% if e.errors > 0 then %}<span class="badge bad">{{ count(e.errors) }}</span>{% else %}0{% end %}</td><td class="mono url">{% if e.load_error ~= "" and e.loaded then %}<span class="error">new version not loaded (previous version running): {{ e.load_error }}</span> {% elseif e.load_error ~= "" then %}<span class="error">not loaded: {{ e.load_error }}</span> {% end %}{% if e.suspended then %}<span class="badge bad">suspended</span> {% end %}{{ e.last_error }}</td><td class="nowrap">{{ e.last_run and e.last_run:sub(1, 19) }}</td></tr>
 {% end %}{% if #pipeline.extractors == 0 then %}<tr><td class="muted" colspan="7">no extractors loaded</td></tr>{% end %}
 </tbody>
 </table>
@@ -99,6 +99,15 @@ function M.data(req)
     data.relationships = by_type(kb, "relationships")
   else
     data.problems[#data.problems + 1] = kb_err
+  end
+
+  for _, e in ipairs(data.pipeline and data.pipeline.extractors or {}) do
+    if e.suspended then
+      data.problems[#data.problems + 1] = string.format(
+        "Extractor %s (%s) is suspended: it exceeded its time budget or "
+        .. "memory cap on several flows in a row. Fix or edit the file to "
+        .. "run it again.", e.name, e.file)
+    end
   end
 
   local probe, probe_err = web.try_db("probe")

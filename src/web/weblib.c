@@ -241,7 +241,7 @@ static void set_time(lua_State *L, const char *key, int64_t t_us) {
 
 static void push_extractor(lua_State *L,
                            const struct st_pipeline_extractor_stats *e) {
-  lua_createtable(L, 0, 10);
+  lua_createtable(L, 0, 12);
   set_string(L, "name", e->name);
   set_string(L, "file", e->file);
   set_string(L, "version", e->version);
@@ -251,6 +251,9 @@ static void push_extractor(lua_State *L,
   set_integer(L, "matched", (int64_t)e->matched);
   set_integer(L, "errors", (int64_t)e->errors);
   set_integer(L, "declined", (int64_t)e->declined);
+  lua_pushboolean(L, e->suspended);
+  lua_setfield(L, -2, "suspended");
+  set_string(L, "last_declined", e->last_declined);
   set_string(L, "last_error", e->last_error);
   set_time(L, "last_run", e->last_run_us);
 }
@@ -261,7 +264,8 @@ static void push_extractor(lua_State *L,
  * { cycles, flows_seen, cursor, entities_added, entities_merged,
  *   relationships_added, relationships_merged, flows_pruned, last_cycle,
  *   last_cycle_s, last_error, extractors = { { name, file, version, loaded,
- *   load_error, matched, errors, declined, last_error, last_run }, ... } } */
+ *   load_error, matched, errors, declined, suspended, last_declined,
+ *   last_error, last_run }, ... } } */
 static int web_pipeline(lua_State *L) {
   struct st__weblib *ctx = context(L);
   struct st_pipeline_stats *stats;
