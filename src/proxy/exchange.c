@@ -100,8 +100,15 @@ static void swap_trailers(struct st_headers *a, struct st_headers *b) {
 }
 
 
+/* Returns 1 when the exchange goes to this process's own dashboard, whose
+ * pages are not research traffic. */
+static int to_dashboard(const struct conn *c) {
+  return c->up != NULL && c->up->dashboard;
+}
+
+
 static int recording(const struct conn *c) {
-  return c->proxy->opts.writer != NULL;
+  return c->proxy->opts.writer != NULL && !to_dashboard(c);
 }
 
 
@@ -707,7 +714,7 @@ static int plan_response(struct conn *c) {
     st_capture_body_reserve(&ex->resp_body,
                             (uint64_t)m->content_length < SIZE_MAX
                                 ? (size_t)m->content_length : SIZE_MAX);
-  ex->inject = cfg->banner && !skip_body && ct != NULL &&
+  ex->inject = cfg->banner && !to_dashboard(c) && !skip_body && ct != NULL &&
                contains_nocase(ct, ct_len, "text/html") &&
                m->status >= 200 && enc != ST_DECODE_UNSUPPORTED &&
                m->content_length != 0;

@@ -146,6 +146,7 @@ struct upstream {
   enum upstream_state state;
   int refs;
   int reused;                /* carried an earlier exchange */
+  int dashboard;             /* the origin is this process's dashboard */
   struct st_http_parser parser;
   char err[ST_ERRLEN];
 };
@@ -159,6 +160,8 @@ struct st_proxy {
   uv_async_t drain_async;    /* the writer is no longer congested */
   struct conn *kick_head;
   struct sockaddr_storage listen_addr;
+  struct sockaddr_storage dashboard_addr;  /* valid when has_dashboard */
+  int has_dashboard;
   char address[64];
   struct st_tls_ctx *server_ctx;
   struct st_tls_ctx *client_ctx;
@@ -257,6 +260,12 @@ int st__magic_is_host(const char *host, size_t len);
 /* proxy.c */
 int st__proxy_is_self(const struct st_proxy *proxy,
                       const struct sockaddr *addr);
+
+/* Returns 1 when a connection to addr reaches the dashboard that
+ * st_proxy_set_dashboard() named. Its pages are neither recorded nor given
+ * the banner. */
+int st__proxy_is_dashboard(const struct st_proxy *proxy,
+                           const struct sockaddr *addr);
 void st__proxy_check_closed(struct st_proxy *proxy);
 void st__proxy_kick(struct st_proxy *proxy);
 

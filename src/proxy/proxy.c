@@ -152,9 +152,10 @@ static int ip_is_local(const struct ip_addr *ip) {
 }
 
 
-int st__proxy_is_self(const struct st_proxy *proxy,
-                      const struct sockaddr *addr) {
-  const struct sockaddr *self = (const struct sockaddr *)&proxy->listen_addr;
+/* Returns 1 when a connection to addr reaches the socket listening on
+ * self. */
+static int reaches_listener(const struct sockaddr *self,
+                            const struct sockaddr *addr) {
   struct ip_addr target, listener;
 
   if (port_of(addr) != port_of(self))
@@ -171,6 +172,30 @@ int st__proxy_is_self(const struct st_proxy *proxy,
   if (self->sa_family == AF_INET && target.family != AF_INET)
     return 0;
   return ip_is_loopback(&target) || ip_is_local(&target);
+}
+
+
+int st__proxy_is_self(const struct st_proxy *proxy,
+                      const struct sockaddr *addr) {
+  return reaches_listener((const struct sockaddr *)&proxy->listen_addr,
+                          addr);
+}
+
+
+int st__proxy_is_dashboard(const struct st_proxy *proxy,
+                           const struct sockaddr *addr) {
+  return proxy->has_dashboard &&
+         reaches_listener((const struct sockaddr *)&proxy->dashboard_addr,
+                          addr);
+}
+
+
+int st_proxy_set_dashboard(struct st_proxy *proxy, const char *address,
+                           char *err, size_t errlen) {
+  int rc = parse_listen(address, &proxy->dashboard_addr, err, errlen);
+
+  proxy->has_dashboard = rc == 0;
+  return rc;
 }
 
 

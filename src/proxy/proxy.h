@@ -57,6 +57,14 @@ int st_proxy_new(uv_loop_t *loop, const struct st_proxy_options *opts,
 /* The address actually bound, as "127.0.0.1:8080" (useful with port 0). */
 const char *st_proxy_address(const struct st_proxy *proxy);
 
+/* Names the dashboard served by the same process, "host:port" as
+ * st_web_address() gives it. Requests through the proxy to that address
+ * are relayed without being recorded or given the banner, so that a
+ * browser using the proxy does not fill probe.db with the dashboard's own
+ * pages. Returns 0, or ST_EINVAL with one line in err. */
+int st_proxy_set_dashboard(struct st_proxy *proxy, const char *address,
+                           char *err, size_t errlen);
+
 /* Stops accepting and closes every connection; exchanges in progress are
  * cut, finished ones were already recorded. cb runs from the loop once
  * every handle is closed. */

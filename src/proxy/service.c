@@ -184,6 +184,9 @@ int st_service_start(struct st_service *svc, const struct st_config *cfg,
   uv_signal_start(&svc->sigterm, on_signal, SIGTERM);
   if (opts->dashboard) {
     rc = start_dashboard(svc, cfg, err, errlen);
+    if (rc == 0)
+      rc = st_proxy_set_dashboard(svc->proxy, st_web_address(svc->web), err,
+                                  errlen);
     if (rc != 0)
       return rc;
   }

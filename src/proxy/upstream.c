@@ -156,6 +156,7 @@ static void connect_to(struct upstream *up, const struct sockaddr *addr) {
          "address", up->host, up->port);
     return;
   }
+  up->dashboard = st__proxy_is_dashboard(up->ep.proxy, addr);
   up->state = UP_CONNECTING;
   rc = st__endpoint_open(&up->ep);
   if (rc == 0) {
