@@ -80,6 +80,15 @@ static uint64_t print_summary(const struct st_pipeline_stats *stats,
 }
 
 
+/* Returns 1 when both paths name one existing file, by any links. */
+static int same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+
 /* The run that SIGINT and SIGTERM interrupt; set only while it runs. */
 static struct st_pipeline *volatile interrupt_target;
 
@@ -167,6 +176,10 @@ static int cmd_extract(struct st_cli_args *args) {
                                     : cfg.probe_path;
   kb = st_cli_get(args, "kb") ? st_cli_get(args, "kb") : cfg.kb_path;
   rc = st__cli_check_files(args, probe, kb);
+  if (rc == ST_EXIT_OK && same_file(probe, kb))
+    rc = st_cli_usage_error(args, "--probe and --kb name the same file, "
+                            "%s; the probe is only read, so give the "
+                            "knowledge base a file of its own", kb);
   if (rc != ST_EXIT_OK) {
     st_config_cleanup(&cfg);
     return rc;

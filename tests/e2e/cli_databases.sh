@@ -199,5 +199,19 @@ out=$(timeout 10 "$bin" extract $c flows.data 2>&1)
 printf '%s' "$out" | grep -qF -- "--probe flows.data" ||
   fail "extract flows.data: no --probe suggestion: $out"
 
+# --probe and --kb naming one file, also through a symbolic link: a usage
+# error, and the probe is left as it was.
+ln -s good-probe.db link-probe.db
+sum=$(sha256sum < good-probe.db)
+for kb in good-probe.db link-probe.db ./good-probe.db; do
+  out=$(timeout 10 "$bin" extract $c --probe good-probe.db --kb "$kb" 2>&1)
+  rc=$?
+  [ "$rc" -eq 2 ] || fail "extract --kb $kb: exit status $rc, expected 2: $out"
+  printf '%s' "$out" | grep -qF -- "--probe and --kb name the same file" ||
+    fail "extract --kb $kb: no message: $out"
+done
+[ "$(sha256sum < good-probe.db)" = "$sum" ] ||
+  fail "extract with --kb naming the probe changed the probe"
+
 [ "$failures" -eq 0 ] || exit 1
 echo "ok"
