@@ -35,20 +35,9 @@ return {
                budget = 0.05 },
 }
 LUA
-"$BIN" run -c "$TMP/run.lua" --listen 127.0.0.1:0 >"$TMP/run.log" 2>&1 &
-PIDS="$PIDS $!"
-started() {
-  grep -q "proxy: listening on" "$TMP/run.log" &&
-    grep -q "dashboard listening on" "$TMP/run.log"
-}
-i=0
-until started; do
-  i=$((i + 1))
-  [ "$i" -gt 100 ] && { echo "run did not start:"; cat "$TMP/run.log"; exit 1; }
-  sleep 0.1
-done
-proxy=$(sed -n 's/.*proxy: listening on \([0-9.]*:[0-9]*\).*/\1/p' "$TMP/run.log" | head -1)
-dashboard=$(sed -n 's|.*dashboard listening on http://\([0-9.]*:[0-9]*\)/.*|\1|p' "$TMP/run.log" | head -1)
+start_run "$TMP/run.lua"
+proxy=$PROXY_run
+dashboard=$DASHBOARD_run
 
 # Each flow costs spins.lua its whole budget; five in a row suspend it.
 for n in 1 2 3 4 5 6 7 8; do

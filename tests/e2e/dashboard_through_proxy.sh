@@ -15,21 +15,9 @@ return {
   pipeline = { extractors = "$TMP/none" },
 }
 LUA
-"$BIN" run -c "$TMP/run.lua" --listen 127.0.0.1:0 >"$TMP/run.log" 2>&1 &
-PID_run=$!
-PIDS="$PIDS $PID_run"
-started() {
-  grep -q "proxy: listening on" "$TMP/run.log" &&
-    grep -q "dashboard listening on" "$TMP/run.log"
-}
-i=0
-until started; do
-  i=$((i + 1))
-  [ "$i" -gt 100 ] && { echo "run did not start:"; cat "$TMP/run.log"; exit 1; }
-  sleep 0.1
-done
-proxy=$(sed -n 's/.*proxy: listening on \([0-9.]*:[0-9]*\).*/\1/p' "$TMP/run.log" | head -1)
-dashboard=$(sed -n 's|.*dashboard listening on http://\([0-9.]*:[0-9]*\)/.*|\1|p' "$TMP/run.log" | head -1)
+start_run "$TMP/run.lua"
+proxy=$PROXY_run
+dashboard=$DASHBOARD_run
 port=${dashboard##*:}
 
 # The same listener by its own address, by localhost and by 0.0.0.0.
