@@ -230,9 +230,13 @@ int st_kb_open(struct st_kb **out, const char *path, int flags, char *err,
      * power loss may lose the last committed cycle, never corrupt. The
      * cache (at most 256 MiB) holds a cycle's dirty pages: when they do
      * not fit, SQLite spills them into the WAL mid-transaction and
-     * writes them again at commit. */
+     * writes them again at commit. temp_store=MEMORY keeps each
+     * savepoint's statement journal (one original of every page it
+     * changes) in memory. By default SQLite spills that journal past
+     * 64 KiB into a temporary file, and with a savepoint per flow and
+     * extractor this took 814,000 write calls on 20,000 flows. */
     rc = exec(kb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-              "PRAGMA cache_size=-262144;",
+              "PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY;",
               err, errlen, "setting WAL mode");
     if (rc == 0)
       rc = init_schema(kb, err, errlen);

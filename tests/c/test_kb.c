@@ -1,5 +1,6 @@
 /* Tests for src/kb/kb.c: ids, the table layout, rows, savepoints,
  * observations and meta, on real SQLite files in a temporary folder. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +320,69 @@ TEST(kb_reopen_keeps_rows) {
 }
 
 
+/* Returns how many open descriptors of this process name a file whose
+ * path contains part, or -1 when /proc/self/fd cannot be read. */
+static int count_open_files(const char *part) {
+  DIR *dir = opendir("/proc/self/fd");
+  struct dirent *entry;
+  int n = 0;
+
+  if (dir == NULL)
+    return -1;
+  while ((entry = readdir(dir)) != NULL) {
+    char link[300], target[512];
+    ssize_t len;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%s", entry->d_name);
+    len = readlink(link, target, sizeof(target) - 1);
+    if (len <= 0)
+      continue;
+    target[len] = '\0';
+    n += strstr(target, part) != NULL;
+  }
+  closedir(dir);
+  return n;
+}
+
+
+/* A savepoint that changes many pages keeps their originals in SQLite's
+ * statement journal. Its default spills past 64 KiB into a temporary
+ * file named etilqs_*, which cost a write call per page on every flow. */
+TEST(kb_savepoint_journal_in_memory) {
+  struct st_kb *kb = NULL;
+  char err[ST_ERRLEN], id[ST_KB_ID_LEN], key[32];
+  char data[600];
+
+  memset(data, 'x', sizeof(data) - 1);
+  data[sizeof(data) - 1] = '\0';
+  ASSERT_INT_EQ(0, st_kb_open(&kb, tmp_path("journal.db"), 0, err,
+                              sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_begin(kb, err, sizeof(err)));
+  for (int i = 0; i < 2000; i++) {
+    snprintf(key, sizeof(key), "entity %d", i);
+    st_kb_id(key, strlen(key), id);
+    ASSERT_INT_EQ(0, st_kb_put_entity(kb, id, "t", data, "2023-01-01 "
+                                      "00:00:00", err, sizeof(err)));
+  }
+  ASSERT_INT_EQ(0, st_kb_commit(kb, err, sizeof(err)));
+
+  /* Rewriting every row changes hundreds of pages inside one savepoint.
+   * A spilled journal file stays open until the transaction ends. */
+  ASSERT_INT_EQ(0, st_kb_begin(kb, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_savepoint(kb, err, sizeof(err)));
+  for (int i = 0; i < 2000; i++) {
+    snprintf(key, sizeof(key), "entity %d", i);
+    st_kb_id(key, strlen(key), id);
+    ASSERT_INT_EQ(0, st_kb_put_entity(kb, id, "u", data, "2023-01-02 "
+                                      "00:00:00", err, sizeof(err)));
+  }
+  ASSERT_INT_EQ(0, st_kb_release(kb, err, sizeof(err)));
+  ASSERT_INT_EQ(0, count_open_files("etilqs_"));
+  ASSERT_INT_EQ(0, st_kb_commit(kb, err, sizeof(err)));
+  st_kb_close(&kb);
+}
+
+
 int main(void) {
   if (mkdtemp(tmpdir) == NULL) {
     perror("mkdtemp");
@@ -335,6 +399,7 @@ int main(void) {
   RUN(kb_observe_one_row_per_flow);
   RUN(kb_meta_survives_reopen);
   RUN(kb_reopen_keeps_rows);
+  RUN(kb_savepoint_journal_in_memory);
 
   {
     char cmd[512];
