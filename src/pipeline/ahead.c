@@ -15,9 +15,11 @@
 /* The queue contains at most AHEAD_MAX_ITEMS flows and, unless it
  * contains a single flow, AHEAD_MAX_BYTES of flow copies and parse trees,
  * so the reader stays a bounded distance ahead however large the bodies
- * are. */
-#define AHEAD_MAX_ITEMS 16
-#define AHEAD_MAX_BYTES (16 * 1024 * 1024)
+ * are. A 60 KB results page makes a tree of about 0.5 MB, so the bytes
+ * let the reader work on through the 0.2 s that writing out kb.db's
+ * pending rows can take, instead of stalling behind a full queue. */
+#define AHEAD_MAX_ITEMS 512
+#define AHEAD_MAX_BYTES (32 * 1024 * 1024)
 
 struct st__ahead {
   /* Set before the thread starts, then read by the reader only. */
@@ -40,6 +42,12 @@ struct st__ahead {
   int done;                /* the reader has finished its scan */
   int cancel;              /* the reader is to stop */
   int rc;                  /* the scan's result once done */
+
+  /* Set while the pipeline thread waits for a flow. The reader then
+   * queues the next flow without parsing its page, which the extractor
+   * parses itself, so both threads parse when parsing is the slower
+   * side. */
+  atomic_int consumer_waiting;
 };
 
 /* The arena allocator of a parse made here, which no lua_State counts.
@@ -209,7 +217,7 @@ static int on_read(void *ud, const struct st_flow *flow) {
                      "out of memory copying flow %s (rowid %lld, %zu "
                      "bytes of response body)", flow->id,
                      (long long)flow->rowid, flow->resp_body_len);
-  if (wants_page(a, flow)) {
+  if (!atomic_load(&a->consumer_waiting) && wants_page(a, flow)) {
     parse_page(a, item);
     item->bytes += item->page.tree.arena_bytes;
   }
@@ -294,8 +302,11 @@ struct st__ahead_item *st__ahead_next(struct st__ahead *a) {
   struct st__ahead_item *item = NULL;
 
   pthread_mutex_lock(&a->lock);
-  while (a->count == 0 && !a->done)
+  while (a->count == 0 && !a->done) {
+    atomic_store(&a->consumer_waiting, 1);
     pthread_cond_wait(&a->changed, &a->lock);
+  }
+  atomic_store(&a->consumer_waiting, 0);
   if (a->count > 0) {
     item = a->items[a->head];
     a->head = (a->head + 1) % AHEAD_MAX_ITEMS;

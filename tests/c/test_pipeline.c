@@ -620,7 +620,9 @@ TEST(pipeline_errors_cost_one_flow) {
 
 /* The reader thread parses each page that an extractor matches, and the
  * first extractor to parse it takes that tree. A later one parses the
- * page again, and one that never parses is offered the tree in vain. */
+ * page again, and one that never parses is offered the tree in vain.
+ * The reader leaves a page unparsed when the pipeline thread is waiting
+ * for it, as it is for the first flow, so the count taken is a range. */
 TEST(pipeline_pages_parsed_ahead) {
   static const char skipper[] =
     "return {\n"
@@ -662,7 +664,8 @@ TEST(pipeline_pages_parsed_ahead) {
   ASSERT_INT_EQ(0, find_stats(&stats, "skipper")->pages_taken);
   ASSERT_INT_EQ(16, find_stats(&stats, "first")->matched);
   ASSERT_INT_EQ(0, find_stats(&stats, "first")->errors);
-  ASSERT_INT_EQ(16, find_stats(&stats, "first")->pages_taken);
+  ASSERT(find_stats(&stats, "first")->pages_taken >= 1);
+  ASSERT(find_stats(&stats, "first")->pages_taken <= 16);
   ASSERT_INT_EQ(16, find_stats(&stats, "second")->matched);
   ASSERT_INT_EQ(0, find_stats(&stats, "second")->errors);
   ASSERT_INT_EQ(0, find_stats(&stats, "second")->pages_taken);
