@@ -62,7 +62,18 @@ void st_kb_pair_id(const char *src_id, const char *dst_id,
  * busy timeout. Savepoints nest, inside a transaction or outside one.
  * st_kb_rollback_to() undoes everything since the innermost open savepoint
  * and closes it, so every st_kb_savepoint() is ended by exactly one
- * st_kb_release() or st_kb_rollback_to(). */
+ * st_kb_release() or st_kb_rollback_to(); either returns ST_EINVAL when
+ * no savepoint is open.
+ *
+ * Inside a transaction or savepoint, entity, relationship and observation
+ * writes are kept in memory, where st_kb_lookup() and st_kb_get_*() see
+ * them, and reach SQLite at commit (or at the release of an outermost
+ * savepoint outside a transaction). A long transaction writes them out
+ * earlier, between savepoints, once they take 32 MiB. Queries on the raw
+ * connection of st_kb_db() return a transaction's rows only then. While a
+ * savepoint is open, st_kb_begin(), st_kb_commit(), st_kb_meta_set(),
+ * st_kb_seen() and st_kb_counts() return ST_EINVAL, because their effect
+ * or result would not follow the savepoint. */
 int st_kb_begin(struct st_kb *kb, char *err, size_t errlen);
 int st_kb_commit(struct st_kb *kb, char *err, size_t errlen);
 int st_kb_rollback(struct st_kb *kb);

@@ -34,6 +34,11 @@
  * stop was requested, any negative value is a failure. */
 #define SCAN_STOPPED 1
 
+/* An extractor that leaves this many pages parsed ahead for it in a row
+ * reads them some other way, or not at all. Its pages are then no longer
+ * parsed ahead, until its file changes. */
+#define PARSE_AHEAD_MISSES 8
+
 /* kb.db meta key prefix for the file signature of the extractor version
  * that has run over every flow up to the cursor. */
 #define META_EXTRACTOR "pipeline.extractor."
@@ -50,6 +55,8 @@ struct extractor {
   uint64_t cycle_errors;           /* errors in the current cycle */
   int costly_failures;             /* budget or memory failures in a row */
   int suspended;                   /* skipped until its file changes */
+  atomic_int parse_ahead;          /* the reader parses its pages ahead */
+  int ahead_misses;                /* runs in a row that left the page */
   struct st_pipeline_extractor_stats stats;  /* under p->lock */
 };
 
@@ -86,6 +93,8 @@ struct scan {
   st_pipeline_progress_cb progress;
   void *progress_ud;
   struct st_kblib_stats added;  /* counts of the writes kept */
+  struct st_htmllib_page *page;  /* the current flow's page parsed ahead,
+                                  * or NULL */
   int rc;                 /* a database failure inside the callback */
   char *err;
   size_t errlen;
@@ -340,6 +349,8 @@ static void load_extractor(struct st_pipeline *p, struct extractor *x,
   x->loaded = 1;
   x->costly_failures = 0;
   x->suspended = 0;
+  atomic_store(&x->parse_ahead, 1);
+  x->ahead_misses = 0;
   x->stats.suspended = 0;
   snprintf(x->sig_text, sizeof(x->sig_text), "%" PRId64 ":%" PRId64,
            sig->size, sig->mtime_ns);
@@ -450,6 +461,7 @@ static void note_cost(struct st_pipeline *p, struct extractor *x,
   if (++x->costly_failures < ST_PIPELINE_SUSPEND_AFTER)
     return;
   x->suspended = 1;
+  atomic_store(&x->parse_ahead, 0);
   pthread_mutex_lock(&p->lock);
   x->stats.suspended = 1;
   pthread_mutex_unlock(&p->lock);
@@ -550,20 +562,38 @@ static int run_extractor(struct scan *s, struct extractor *x,
 }
 
 
-/* The st_store_scan() callback: runs every extractor that applies. */
-static int on_flow(void *ud, const struct st_flow *flow) {
-  struct scan *s = ud;
+/* Counts whether x took the page parsed ahead for this flow, which was
+ * there for it to take. */
+static void note_page_use(struct st_pipeline *p, struct extractor *x,
+                          const struct st_htmllib_page *page) {
+  if (page->taken) {
+    x->ahead_misses = 0;
+    pthread_mutex_lock(&p->lock);
+    x->stats.pages_taken++;
+    pthread_mutex_unlock(&p->lock);
+    return;
+  }
+  if (++x->ahead_misses >= PARSE_AHEAD_MISSES)
+    atomic_store(&x->parse_ahead, 0);
+}
+
+
+/* Runs every extractor that applies to flow. */
+static int on_flow(struct scan *s, const struct st_flow *flow) {
   struct st_pipeline *p = s->p;
+  struct st_htmllib_page *page = s->page;
   int is_new = flow->rowid > s->cursor;
   int flow_idx = 0;
   int64_t now = 0;
+  int rc = 0;
 
   if (atomic_load(&p->stop))
     return SCAN_STOPPED;
 
+  st_htmllib_offer(p->L, page);
   for (size_t i = 0; i < p->extractor_count; i++) {
     struct extractor *x = &p->extractors[i];
-    int rc;
+    int page_available;
 
     if (!x->loaded || x->suspended || (!is_new && !x->rerun) ||
         !st__match_flow(&x->code.match, flow))
@@ -587,15 +617,21 @@ static int on_flow(void *ud, const struct st_flow *flow) {
       }
       flow_idx = lua_gettop(p->L);
     }
+
+    page_available = page != NULL && !page->taken;
     rc = run_extractor(s, x, flow, flow_idx);
+    if (page_available)
+      note_page_use(p, x, page);
     if (rc != 0) {
       s->rc = rc;
-      lua_settop(p->L, flow_idx - 1);
-      return rc;
+      break;
     }
   }
+  st_htmllib_offer(p->L, NULL);
   if (flow_idx != 0)
     lua_settop(p->L, flow_idx - 1);
+  if (rc != 0)
+    return rc;
 
   s->last_rowid = flow->rowid;
   s->done++;
@@ -633,14 +669,54 @@ static void add_totals(struct st_pipeline *p,
 }
 
 
-/* Scans flows with rowid in (after, max_rowid] (max_rowid 0: all). */
+/* Scans flows with rowid in (after, max_rowid] (max_rowid 0: all). A
+ * reader thread reads them from probe.db and parses their pages ahead
+ * (ahead.c), and this thread runs the extractors on each in rowid order.
+ * Returns 0, SCAN_STOPPED, or a negative code with a message in s->err. */
 static int scan_flows(struct scan *s, int64_t after, int64_t max_rowid) {
+  struct st_pipeline *p = s->p;
+  struct st__ahead_extractor *runnable;
+  struct st__ahead_item *item;
+  struct st__ahead *ahead = NULL;
   struct st_store_filter filter;
+  size_t n = 0;
+  int rc = 0;
 
   memset(&filter, 0, sizeof(filter));
   filter.after_rowid = after;
   filter.max_rowid = max_rowid;
-  return st_store_scan(s->p->store, &filter, on_flow, s, s->err, s->errlen);
+
+  runnable = st_calloc(p->extractor_count + 1, sizeof(*runnable));
+  if (runnable == NULL)
+    return st_seterr(s->err, s->errlen, ST_ENOMEM, "out of memory");
+  for (size_t i = 0; i < p->extractor_count; i++) {
+    struct extractor *x = &p->extractors[i];
+
+    if (!x->loaded || x->suspended)
+      continue;
+    runnable[n].match = &x->code.match;
+    runnable[n].new_only = !x->rerun;
+    runnable[n].parse_ahead = &x->parse_ahead;
+    n++;
+  }
+  rc = st__ahead_start(&ahead, p->store, &filter, runnable, n, s->cursor,
+                       p->opts.memory_limit, s->err, s->errlen);
+  st_free(runnable);
+  if (rc != 0)
+    return rc;
+
+  while (rc == 0 && (item = st__ahead_next(ahead)) != NULL) {
+    s->page = item->page.tree.output != NULL ? &item->page : NULL;
+    rc = on_flow(s, &item->flow);
+    s->page = NULL;
+    st__ahead_item_free(item);
+  }
+  /* A failure of the extractors' side keeps its own message in s->err. */
+  if (rc != 0)
+    st__ahead_finish(&ahead, NULL, 0);
+  else
+    rc = st__ahead_finish(&ahead, s->err, s->errlen);
+  return rc;
 }
 
 
@@ -712,6 +788,9 @@ static int open_lua(struct st_pipeline *p, char *err, size_t errlen) {
     return st_seterr(err, errlen, ST_ENOMEM, "out of memory creating the "
                      "kb table");
   p->kb_ref = luaL_ref(p->L, LUA_REGISTRYINDEX);
+  if (st_htmllib_enable_offers(p->L) != 0)
+    return st_seterr(err, errlen, ST_ENOMEM, "out of memory preparing the "
+                     "HTML parser");
   return 0;
 }
 

@@ -15,6 +15,12 @@
  *  - st_pipeline_new() and st_pipeline_run_all() run the extractors once
  *    over every flow in the calling thread (`stratosphere extract`).
  *
+ * During a scan a second thread reads the flows from probe.db and parses
+ * the HTML pages that extractors will read, a bounded number of flows
+ * ahead. An extractor's html.parse() of such a page takes that tree, so
+ * the parse runs on another core. The tree is the one its own parse
+ * would build.
+ *
  * Each cycle is one kb.db transaction, with a savepoint per flow and
  * extractor. An extractor that raises an error, exceeds its time budget
  * or runs out of memory costs only that flow: its writes for the flow are
@@ -80,6 +86,8 @@ struct st_pipeline_extractor_stats {
   uint64_t errors;         /* runs that raised, timed out or ran out of
                             * memory (their writes were rolled back) */
   uint64_t declined;       /* runs that returned nil, "reason" */
+  uint64_t pages_taken;    /* runs that took the page the reader thread
+                            * had parsed ahead instead of parsing it */
   int suspended;           /* skipped after ST_PIPELINE_SUSPEND_AFTER runs
                             * in a row over budget or memory, until its
                             * file changes */

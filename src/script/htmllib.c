@@ -7,6 +7,7 @@
 #include "script/htmlselect.h"
 #include "script/htmltree.h"
 #include "script/script.h"
+#include "util/err.h"
 
 /* Metatable names of the userdata that owns a parse tree and of the
  * userdata given to Lua code for each node. A node keeps its document
@@ -26,8 +27,14 @@
 
 struct document {
   struct st_htmltree tree;
-  lua_State *L;  /* the state parsing, for raising out of memory */
+  lua_State *L;    /* the state parsing, for raising out of memory */
+  size_t charged;  /* bytes of an offered tree counted against the state's
+                    * memory cap (st_script_charge()); 0 for a tree
+                    * allocated through the state */
 };
+
+/* Its address is the registry key of the offered page (light userdata). */
+static const char offer_key = 'o';
 
 struct node {
   GumboNode *node;
@@ -107,10 +114,20 @@ static void raise_out_of_memory(void *ud) {
 }
 
 
+/* Frees the tree of doc and gives back what it counted against L. */
+static void free_document(lua_State *L, struct document *doc) {
+  st_htmltree_free(&doc->tree);
+  if (doc->charged > 0) {
+    st_script_uncharge(L, doc->charged);
+    doc->charged = 0;
+  }
+}
+
+
 static int document_gc(lua_State *L) {
   struct document *doc = luaL_checkudata(L, 1, DOCUMENT_MT);
 
-  st_htmltree_free(&doc->tree);
+  free_document(L, doc);
   return 0;
 }
 
@@ -153,6 +170,71 @@ static void push_node_or_nil(lua_State *L, int self, GumboNode *node) {
 }
 
 
+/* Returns the state's offer slot, or NULL when offers are not enabled.
+ * Allocates nothing, so it cannot raise. */
+static struct st_htmllib_page **offer_slot(lua_State *L) {
+  struct st_htmllib_page **slot;
+
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &offer_key);
+  slot = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return slot;
+}
+
+
+static int create_offer_slot(lua_State *L) {
+  struct st_htmllib_page **slot = lua_newuserdatauv(L, sizeof(*slot), 0);
+
+  *slot = NULL;
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &offer_key);
+  return 0;
+}
+
+
+int st_htmllib_enable_offers(lua_State *L) {
+  if (offer_slot(L) != NULL)
+    return 0;
+  lua_pushcfunction(L, create_offer_slot);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    return ST_ENOMEM;
+  }
+  return 0;
+}
+
+
+void st_htmllib_offer(lua_State *L, struct st_htmllib_page *page) {
+  struct st_htmllib_page **slot = offer_slot(L);
+
+  if (slot != NULL)
+    *slot = page;
+}
+
+
+/* Moves the offered tree into doc when it was parsed from s[0..len) and
+ * the state's memory cap has room for it. Returns 1 when it did. Equal
+ * input gives an equal tree, because st_htmltree_parse() depends on
+ * nothing else. */
+static int take_offered(lua_State *L, const char *s, size_t len,
+                        struct document *doc) {
+  struct st_htmllib_page **slot = offer_slot(L);
+  struct st_htmllib_page *page = slot != NULL ? *slot : NULL;
+
+  if (page == NULL || page->taken || page->tree.output == NULL ||
+      page->len != len || memcmp(page->input, s, len) != 0)
+    return 0;
+  if (st_script_charge(L, page->tree.arena_bytes) != 0)
+    return 0;
+  doc->tree = page->tree;
+  doc->tree.oom = raise_out_of_memory;  /* unused after parsing */
+  doc->tree.oom_ud = doc;
+  doc->charged = page->tree.arena_bytes;
+  memset(&page->tree, 0, sizeof(page->tree));
+  page->taken = 1;
+  return 1;
+}
+
+
 /* parse(s [, options]) -> document node | nil, err. options.skip_raw_text
  * = false makes gumbo read script and style contents itself (slower, same
  * tree). A page that st_htmltree_parse() rejects gives nil, err. */
@@ -176,9 +258,11 @@ static int html_parse(lua_State *L) {
   doc = lua_newuserdatauv(L, sizeof(*doc), 0);
   st_htmltree_init(&doc->tree, alloc, alloc_ud, raise_out_of_memory, doc);
   doc->L = L;
+  doc->charged = 0;
   luaL_setmetatable(L, DOCUMENT_MT);  /* stack: document */
 
-  st_htmltree_parse(&doc->tree, s, len, skip_raw_text);
+  if (!skip_raw_text || !take_offered(L, s, len, doc))
+    st_htmltree_parse(&doc->tree, s, len, skip_raw_text);
   doc->L = NULL;
   if (doc->tree.error[0] != '\0') {
     luaL_pushfail(L);
@@ -889,7 +973,7 @@ static int node_prev(lua_State *L) {
 static int node_close(lua_State *L) {
   struct node *n = luaL_checkudata(L, 1, NODE_MT);
 
-  st_htmltree_free(&n->doc->tree);
+  free_document(L, n->doc);
   return 0;
 }
 
@@ -902,7 +986,7 @@ static int node_close_metamethod(lua_State *L) {
 
   if (n->doc->tree.output != NULL &&
       n->node == n->doc->tree.output->document)
-    st_htmltree_free(&n->doc->tree);
+    free_document(L, n->doc);
   return 0;
 }
 

@@ -12,7 +12,8 @@
  * nodes afterwards. The cut is verified against the tree gumbo builds, and
  * any page where it cannot be proven exact is parsed again in full.
  *
- * A tree belongs to the thread that parsed it. */
+ * A tree is used by one thread at a time. Once parsed, it may move to
+ * another thread, as trees that the pipeline's reader thread parses do. */
 #ifndef ST_HTMLTREE_H
 #define ST_HTMLTREE_H
 

@@ -408,6 +408,27 @@ size_t st_script_memory_peak(lua_State *L) {
 }
 
 
+int st_script_charge(lua_State *L, size_t bytes) {
+  void *ud;
+  struct script_state *s;
+
+  if (lua_getallocf(L, &ud) != script_alloc)
+    return ST_EINVAL;
+  s = ud;
+  if (s->limit != 0 && (bytes > s->limit || s->used > s->limit - bytes))
+    return ST_ENOMEM;
+  s->used += bytes;
+  if (s->used > s->peak)
+    s->peak = s->used;
+  return 0;
+}
+
+
+void st_script_uncharge(lua_State *L, size_t bytes) {
+  state_of(L)->used -= bytes;
+}
+
+
 /* Message handler: adds a traceback to string errors and describes other
  * error values, as the standalone interpreter does. */
 static int add_traceback(lua_State *L) {

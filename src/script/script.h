@@ -80,6 +80,15 @@ int st_script_budget_expired(lua_State *L);
 size_t st_script_memory_used(lua_State *L);
 size_t st_script_memory_peak(lua_State *L);
 
+/* Counts bytes allocated outside the state's allocator, such as an HTML
+ * tree parsed on another thread and handed to the state, against its
+ * memory cap, as if the state had allocated them. Returns 0, ST_ENOMEM
+ * when the cap would be exceeded (nothing is counted then), or ST_EINVAL
+ * for a state that st_script_new() did not create.
+ * st_script_uncharge() takes the bytes back when they are freed. */
+int st_script_charge(lua_State *L, size_t bytes);
+void st_script_uncharge(lua_State *L, size_t bytes);
+
 /* Calls the function below nargs arguments like lua_pcall, with a message
  * handler that appends a traceback to string errors. Returns the lua_pcall
  * status; on error the message is on the stack. */

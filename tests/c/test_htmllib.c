@@ -498,6 +498,149 @@ TEST(helpers_load_in_sandbox) {
 }
 
 
+static void no_oom(void *ud) {
+  (void)ud;
+  abort();
+}
+
+
+/* Parses s into page outside the state, as an offer to it. */
+static void prepare_page(struct st_htmllib_page *page, const char *s) {
+  memset(page, 0, sizeof(*page));
+  page->input = s;
+  page->len = strlen(s);
+  st_htmltree_init(&page->tree, plain_alloc, NULL, no_oom, NULL);
+  st_htmltree_parse(&page->tree, s, page->len, 1);
+}
+
+
+static lua_State *new_sandbox(size_t memory_limit) {
+  struct st_script_options opts = { 1, memory_limit, "test" };
+  char err[256];
+  lua_State *L = st_script_new(&opts, err, sizeof(err));
+
+  if (L != NULL && st_htmllib_enable_offers(L) != 0)
+    st_script_free(&L);
+  return L;
+}
+
+
+static const char *const PARSE_AND_SERIALIZE =
+  "local core = require 'stratosphere.core.html'\n"
+  "return core.parse(...):html()";
+
+
+TEST(htmllib_offered_page_taken) {
+  static const char text[] =
+    "<title>t</title><script>var a = 1;</script><p class=x>one<p>two";
+  lua_State *L = new_sandbox(64 * 1024 * 1024);
+  struct st_htmllib_page page;
+  char expected[1024], out[1024];
+  size_t before;
+
+  ASSERT(L != NULL);
+  ASSERT_INT_EQ(LUA_OK, run(L, PARSE_AND_SERIALIZE, text, strlen(text),
+                            expected, sizeof(expected)));
+
+  prepare_page(&page, text);
+  ASSERT(page.tree.arena_bytes > 0);
+  st_htmllib_offer(L, &page);
+  ASSERT_INT_EQ(LUA_OK, run(L, PARSE_AND_SERIALIZE, text, strlen(text), out,
+                            sizeof(out)));
+  ASSERT_INT_EQ(1, page.taken);
+  ASSERT(page.tree.output == NULL);
+  ASSERT_STR_EQ(expected, out);
+
+  /* A taken tree counts against the state until it is collected. */
+  prepare_page(&page, text);
+  st_htmllib_offer(L, &page);
+  lua_gc(L, LUA_GCCOLLECT);
+  before = st_script_memory_used(L);
+  ASSERT_INT_EQ(LUA_OK, luaL_loadstring(L, "local core = require "
+                                        "'stratosphere.core.html'\n"
+                                        "return core.parse(...)"));
+  lua_pushstring(L, text);
+  ASSERT_INT_EQ(LUA_OK, lua_pcall(L, 1, 1, 0));
+  ASSERT_INT_EQ(1, page.taken);
+  ASSERT(st_script_memory_used(L) >= before + 64 * 1024);
+  lua_pop(L, 1);
+  lua_gc(L, LUA_GCCOLLECT);
+  ASSERT(st_script_memory_used(L) < before + 64 * 1024);
+
+  /* The offer serves one parse; the next parses on its own. */
+  ASSERT_INT_EQ(LUA_OK, run(L, PARSE_AND_SERIALIZE, text, strlen(text), out,
+                            sizeof(out)));
+  ASSERT_STR_EQ(expected, out);
+  st_htmllib_offer(L, NULL);
+  st_script_free(&L);
+}
+
+
+TEST(htmllib_offer_needs_equal_input) {
+  static const char offered[] = "<p>offered</p>";
+  static const char other[] = "<p>other</p>";
+  lua_State *L = new_sandbox(64 * 1024 * 1024);
+  struct st_htmllib_page page;
+  char out[256];
+
+  ASSERT(L != NULL);
+  prepare_page(&page, offered);
+  st_htmllib_offer(L, &page);
+  ASSERT_INT_EQ(LUA_OK, run(L, PARSE_AND_SERIALIZE, other, strlen(other),
+                            out, sizeof(out)));
+  ASSERT(strstr(out, "<p>other</p>") != NULL);
+  ASSERT_INT_EQ(0, page.taken);
+
+  /* Nor does a full parse take the tree of the default one. */
+  ASSERT_INT_EQ(LUA_OK, run(L,
+    "local core = require 'stratosphere.core.html'\n"
+    "return core.parse(..., { skip_raw_text = false }):html()",
+    offered, strlen(offered), out, sizeof(out)));
+  ASSERT_INT_EQ(0, page.taken);
+
+  st_htmllib_offer(L, NULL);
+  ASSERT_INT_EQ(LUA_OK, run(L, PARSE_AND_SERIALIZE, offered,
+                            strlen(offered), out, sizeof(out)));
+  ASSERT_INT_EQ(0, page.taken);
+  st_htmltree_free(&page.tree);
+  st_script_free(&L);
+}
+
+
+/* A tree that does not fit under the memory cap is left, and the parse
+ * fails as it does without an offer. */
+TEST(htmllib_offer_respects_memory_cap) {
+  lua_State *L = new_sandbox(4 * 1024 * 1024);
+  struct st_htmllib_page page;
+  char without[256], with[256];
+  char *text;
+  size_t n = 0;
+
+  ASSERT(L != NULL);
+  text = malloc(60000 * 10 + 1);
+  ASSERT(text != NULL);
+  for (int i = 0; i < 60000; i++)
+    n += (size_t)sprintf(text + n, "<p>ab</p>");
+
+  ASSERT_INT_EQ(LUA_ERRRUN, run(L, PARSE_AND_SERIALIZE, text, n, without,
+                                sizeof(without)));
+  ASSERT(strstr(without, "not enough memory to parse HTML") != NULL);
+
+  prepare_page(&page, text);
+  ASSERT(page.tree.arena_bytes > 4 * 1024 * 1024);
+  st_htmllib_offer(L, &page);
+  lua_gc(L, LUA_GCCOLLECT);
+  ASSERT_INT_EQ(LUA_ERRRUN, run(L, PARSE_AND_SERIALIZE, text, n, with,
+                                sizeof(with)));
+  ASSERT_INT_EQ(0, page.taken);
+  ASSERT_STR_EQ(without, with);
+  st_htmllib_offer(L, NULL);
+  st_htmltree_free(&page.tree);
+  free(text);
+  st_script_free(&L);
+}
+
+
 int main(void) {
   RUN(htmllib_fast_path_tricky_pages);
   RUN(htmllib_fast_path_matches_full_on_soup);
@@ -510,5 +653,8 @@ int main(void) {
   RUN(textlib_sanitize_replaces_maximal_subparts);
   RUN(htmllib_google_sample_links);
   RUN(helpers_load_in_sandbox);
+  RUN(htmllib_offered_page_taken);
+  RUN(htmllib_offer_needs_equal_input);
+  RUN(htmllib_offer_respects_memory_cap);
   return TEST_EXIT();
 }

@@ -1,5 +1,6 @@
 /* Tests for src/kb/kb.c: ids, the table layout, rows, savepoints,
  * observations and meta, on real SQLite files in a temporary folder. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,215 @@ TEST(kb_reopen_keeps_rows) {
 }
 
 
+/* Returns how many open descriptors of this process name a file whose
+ * path contains part, or -1 when /proc/self/fd cannot be read. */
+static int count_open_files(const char *part) {
+  DIR *dir = opendir("/proc/self/fd");
+  struct dirent *entry;
+  int n = 0;
+
+  if (dir == NULL)
+    return -1;
+  while ((entry = readdir(dir)) != NULL) {
+    char link[300], target[512];
+    ssize_t len;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%s", entry->d_name);
+    len = readlink(link, target, sizeof(target) - 1);
+    if (len <= 0)
+      continue;
+    target[len] = '\0';
+    n += strstr(target, part) != NULL;
+  }
+  closedir(dir);
+  return n;
+}
+
+
+/* A savepoint that changes many pages keeps their originals in SQLite's
+ * statement journal. Its default spills past 64 KiB into a temporary
+ * file named etilqs_*, which cost a write call per page on every flow. */
+TEST(kb_savepoint_journal_in_memory) {
+  struct st_kb *kb = NULL;
+  char err[ST_ERRLEN], id[ST_KB_ID_LEN], key[32];
+  char data[600];
+
+  memset(data, 'x', sizeof(data) - 1);
+  data[sizeof(data) - 1] = '\0';
+  ASSERT_INT_EQ(0, st_kb_open(&kb, tmp_path("journal.db"), 0, err,
+                              sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_begin(kb, err, sizeof(err)));
+  for (int i = 0; i < 2000; i++) {
+    snprintf(key, sizeof(key), "entity %d", i);
+    st_kb_id(key, strlen(key), id);
+    ASSERT_INT_EQ(0, st_kb_put_entity(kb, id, "t", data, "2023-01-01 "
+                                      "00:00:00", err, sizeof(err)));
+  }
+  ASSERT_INT_EQ(0, st_kb_commit(kb, err, sizeof(err)));
+
+  /* Rewriting every row changes hundreds of pages inside one savepoint.
+   * A spilled journal file stays open until the transaction ends. */
+  ASSERT_INT_EQ(0, st_kb_begin(kb, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_savepoint(kb, err, sizeof(err)));
+  for (int i = 0; i < 2000; i++) {
+    snprintf(key, sizeof(key), "entity %d", i);
+    st_kb_id(key, strlen(key), id);
+    ASSERT_INT_EQ(0, st_kb_put_entity(kb, id, "u", data, "2023-01-02 "
+                                      "00:00:00", err, sizeof(err)));
+  }
+  ASSERT_INT_EQ(0, st_kb_release(kb, err, sizeof(err)));
+  ASSERT_INT_EQ(0, count_open_files("etilqs_"));
+  ASSERT_INT_EQ(0, st_kb_commit(kb, err, sizeof(err)));
+  st_kb_close(&kb);
+}
+
+
+/* Writes inside a savepoint are visible to lookups at once, and a
+ * rollback to the savepoint restores what an earlier one wrote for the
+ * same id. */
+TEST(kb_savepoint_rows_visible_and_undone) {
+  struct st_kb *kb = NULL;
+  struct st_kb_row row;
+  char err[ST_ERRLEN];
+  const char *type = NULL, *data = NULL, *ts = NULL;
+  size_t len = 0;
+  int64_t ne = 0, nr = 0;
+
+  ASSERT_INT_EQ(0, st_kb_open(&kb, ":memory:", 0, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_begin(kb, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_savepoint(kb, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_put_entity(kb, "e1", "t/a", "{\"v\":1}", "2023-01-01 "
+                                    "00:00:01", err, sizeof(err)));
+  ASSERT_INT_EQ(1, st_kb_lookup(kb, ST_KB_ENTITIES, "e1", &type, &data, &len,
+                                &ts, err, sizeof(err)));
+  ASSERT_STR_EQ("t/a", type);
+  ASSERT_STR_EQ("{\"v\":1}", data);
+  ASSERT_INT_EQ(7, len);
+  ASSERT_STR_EQ("2023-01-01 00:00:01", ts);
+  ASSERT_INT_EQ(0, st_kb_release(kb, err, sizeof(err)));
+
+  ASSERT_INT_EQ(0, st_kb_savepoint(kb, err, sizeof(err)));
+  /* The log rejects a row of another type, as SQLite's rows do. */
+  ASSERT_INT_EQ(ST_EINVAL, st_kb_put_entity(kb, "e1", "t/b", "{\"v\":2}",
+                                            "2023-01-01 00:00:02", err,
+                                            sizeof(err)));
+  ASSERT(strstr(err, "'t/a'") != NULL);
+  ASSERT_INT_EQ(0, st_kb_put_entity(kb, "e1", "t/a", "{\"v\":2}", "2023-01-01 "
+                                    "00:00:02", err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_put_relationship(kb, "r1", "t/r", "e1", "e2", NULL,
+                                          "2023-01-01 00:00:02", err,
+                                          sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_observe(kb, "e1", "entity", "f2", "x", NULL,
+                                 "2023-01-01 00:00:02", err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_get_entity(kb, "e1", &row, err, sizeof(err)));
+  ASSERT_STR_EQ("{\"v\":2}", row.data);
+  st_kb_row_cleanup(&row);
+  ASSERT_INT_EQ(0, st_kb_get_relationship(kb, "r1", &row, err,
+                                          sizeof(err)));
+  ASSERT_STR_EQ("e2", row.dst);
+  ASSERT(row.data == NULL);
+  st_kb_row_cleanup(&row);
+  ASSERT_INT_EQ(0, st_kb_rollback_to(kb));
+
+  ASSERT_INT_EQ(0, st_kb_get_entity(kb, "e1", &row, err, sizeof(err)));
+  ASSERT_STR_EQ("t/a", row.type);
+  ASSERT_STR_EQ("{\"v\":1}", row.data);
+  st_kb_row_cleanup(&row);
+  ASSERT_INT_EQ(ST_ENOTFOUND, st_kb_get_relationship(kb, "r1", &row, err,
+                                                     sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_commit(kb, err, sizeof(err)));
+
+  ASSERT_INT_EQ(0, st_kb_counts(kb, &ne, &nr, err, sizeof(err)));
+  ASSERT_INT_EQ(2, ne);  /* NIL and e1 */
+  ASSERT_INT_EQ(1, nr);  /* NIL */
+  {
+    char *n = query_text(kb, "SELECT count(*) FROM observations");
+    ASSERT_STR_EQ("0", n);
+    free(n);
+  }
+  st_kb_close(&kb);
+}
+
+
+/* Rows reach the file at commit: each id once, with its last values, in
+ * the order of its first write, and observations once per key. */
+TEST(kb_commit_writes_last_values_in_order) {
+  struct st_kb *kb = NULL;
+  char err[ST_ERRLEN], *text;
+
+  ASSERT_INT_EQ(0, st_kb_open(&kb, ":memory:", 0, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_begin(kb, err, sizeof(err)));
+  for (int round = 0; round < 2; round++) {
+    static const char *const ids[] = { "c", "a", "b" };
+
+    for (int i = 0; i < 3; i++) {
+      char data[32];
+
+      snprintf(data, sizeof(data), "{\"round\":%d}", round);
+      ASSERT_INT_EQ(0, st_kb_savepoint(kb, err, sizeof(err)));
+      ASSERT_INT_EQ(0, st_kb_put_entity(kb, ids[i], "t", data, "2023-01-01 "
+                                        "00:00:00", err, sizeof(err)));
+      ASSERT_INT_EQ(0, st_kb_observe(kb, ids[i], "entity", "f", "x",
+                                     round ? "2" : "1", "2023-01-01 "
+                                     "00:00:00", err, sizeof(err)));
+      ASSERT_INT_EQ(0, st_kb_release(kb, err, sizeof(err)));
+    }
+  }
+  /* Nothing is in the file before the commit. */
+  text = query_text(kb, "SELECT count(*) FROM entities WHERE type = 't'");
+  ASSERT_STR_EQ("0", text);
+  free(text);
+  ASSERT_INT_EQ(0, st_kb_commit(kb, err, sizeof(err)));
+
+  text = query_text(kb, "SELECT group_concat(id, ',') FROM (SELECT id FROM "
+                        "entities ORDER BY rowid)");
+  ASSERT_STR_EQ(ST_KB_NIL_ID ",c,a,b", text);
+  free(text);
+  text = query_text(kb, "SELECT group_concat(data, ',') FROM entities "
+                        "WHERE type = 't'");
+  ASSERT_STR_EQ("{\"round\":1},{\"round\":1},{\"round\":1}", text);
+  free(text);
+  text = query_text(kb, "SELECT group_concat(object_id || "
+                        "extractor_version, ',') FROM observations");
+  ASSERT_STR_EQ("a2,b2,c2", text);
+  free(text);
+  st_kb_close(&kb);
+}
+
+
+/* A savepoint outside a transaction commits on release, as SQLite's
+ * RELEASE does, and calls that cannot be undone are rejected inside one. */
+TEST(kb_savepoint_outside_transaction) {
+  struct st_kb *kb = NULL;
+  char err[ST_ERRLEN], first[ST_TIME_LEN], last[ST_TIME_LEN], *text;
+  int64_t ne = 0, nr = 0, count = 0;
+
+  ASSERT_INT_EQ(0, st_kb_open(&kb, ":memory:", 0, err, sizeof(err)));
+  ASSERT_INT_EQ(ST_EINVAL, st_kb_release(kb, err, sizeof(err)));
+  ASSERT_INT_EQ(ST_EINVAL, st_kb_rollback_to(kb));
+
+  ASSERT_INT_EQ(0, st_kb_savepoint(kb, err, sizeof(err)));
+  ASSERT_INT_EQ(1, st_kb_in_transaction(kb));
+  ASSERT_INT_EQ(0, st_kb_put_entity(kb, "kept", "t", NULL, "2023-01-01 "
+                                    "00:00:00", err, sizeof(err)));
+  ASSERT_INT_EQ(ST_EINVAL, st_kb_meta_set(kb, "k", "v", err, sizeof(err)));
+  ASSERT(strstr(err, "savepoint") != NULL);
+  ASSERT_INT_EQ(ST_EINVAL, st_kb_counts(kb, &ne, &nr, err, sizeof(err)));
+  ASSERT_INT_EQ(ST_EINVAL, st_kb_seen(kb, "kept", first, last, &count, err,
+                                      sizeof(err)));
+  ASSERT_INT_EQ(ST_EINVAL, st_kb_begin(kb, err, sizeof(err)));
+  ASSERT_INT_EQ(ST_EINVAL, st_kb_commit(kb, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_release(kb, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_kb_in_transaction(kb));
+
+  text = query_text(kb, "SELECT count(*) FROM entities WHERE id = 'kept'");
+  ASSERT_STR_EQ("1", text);
+  free(text);
+  ASSERT_INT_EQ(0, st_kb_meta_set(kb, "k", "v", err, sizeof(err)));
+  st_kb_close(&kb);
+}
+
+
 int main(void) {
   if (mkdtemp(tmpdir) == NULL) {
     perror("mkdtemp");
@@ -378,6 +588,10 @@ int main(void) {
   RUN(kb_observe_one_row_per_flow);
   RUN(kb_meta_survives_reopen);
   RUN(kb_reopen_keeps_rows);
+  RUN(kb_savepoint_journal_in_memory);
+  RUN(kb_savepoint_rows_visible_and_undone);
+  RUN(kb_commit_writes_last_values_in_order);
+  RUN(kb_savepoint_outside_transaction);
 
   {
     char cmd[512];

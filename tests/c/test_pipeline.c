@@ -663,6 +663,81 @@ TEST(pipeline_decline_reason_not_string) {
 }
 
 
+/* The reader thread parses each page that an extractor matches, and the
+ * first extractor to parse it takes that tree. A later one parses the
+ * page again, and one that never parses is offered the tree in vain.
+ * The reader leaves a page unparsed when the pipeline thread is waiting
+ * for it, as it is for the first flow, so the count taken is a range. */
+TEST(pipeline_pages_parsed_ahead) {
+  static const char skipper[] =
+    "return {\n"
+    "  name = 'skipper',\n"
+    "  match = { method = 'GET', content_type = 'html' },\n"
+    "  extract = function(flow, kb) end,\n"
+    "}\n";
+  static const char parser[] =
+    "local html = require 'stratosphere.html'\n"
+    "return {\n"
+    "  name = '%s',\n"
+    "  match = { method = 'GET', content_type = 'html' },\n"
+    "  extract = function(flow, kb)\n"
+    "    local doc = assert(html.parse_response(flow.response))\n"
+    "    kb.upsert{ type = 'test/%s', key = '%s' .. flow.request.url,\n"
+    "               data = { text = doc:select_one('body'):text() } }\n"
+    "  end,\n"
+    "}\n";
+  struct st_pipeline_options o;
+  struct st_pipeline_stats stats;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN], text[1024];
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 20));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/a_skipper.lua"),
+                              skipper));
+  snprintf(text, sizeof(text), parser, "first", "first", "first");
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/b_first.lua"), text));
+  snprintf(text, sizeof(text), parser, "second", "second", "second");
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/c_second.lua"), text));
+  default_options(&o);
+  o.probe_readonly = 1;
+  ASSERT_INT_EQ(0, st_pipeline_new(&p, &o, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_run_all(p, NULL, NULL, err, sizeof(err)));
+  ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+  ASSERT_INT_EQ(3, stats.extractor_count);
+  ASSERT_INT_EQ(16, find_stats(&stats, "skipper")->matched);
+  ASSERT_INT_EQ(0, find_stats(&stats, "skipper")->pages_taken);
+  ASSERT_INT_EQ(16, find_stats(&stats, "first")->matched);
+  ASSERT_INT_EQ(0, find_stats(&stats, "first")->errors);
+  ASSERT(find_stats(&stats, "first")->pages_taken >= 1);
+  ASSERT(find_stats(&stats, "first")->pages_taken <= 16);
+  ASSERT_INT_EQ(16, find_stats(&stats, "second")->matched);
+  ASSERT_INT_EQ(0, find_stats(&stats, "second")->errors);
+  ASSERT_INT_EQ(0, find_stats(&stats, "second")->pages_taken);
+  st_pipeline_stats_cleanup(&stats);
+  st_pipeline_free(&p);
+
+  ASSERT_INT_EQ(16, kb_query_int("SELECT count(*) FROM entities WHERE "
+                                 "type = 'test/first' AND data LIKE "
+                                 "'{\"text\":\"body %\"}'"));
+  ASSERT_INT_EQ(16, kb_query_int("SELECT count(*) FROM entities WHERE "
+                                 "type = 'test/second' AND data LIKE "
+                                 "'{\"text\":\"body %\"}'"));
+  for (size_t i = 0; i < 2; i++) {
+    static const char *const names[] = { "first", "second" };
+    char key[128], id[ST_KB_ID_LEN], sql[256], *data;
+
+    snprintf(key, sizeof(key), "%shttps://example.test/page3", names[i]);
+    st_kb_id(key, strlen(key), id);
+    snprintf(sql, sizeof(sql), "SELECT data FROM entities WHERE id = '%s'",
+             id);
+    data = kb_query_text(sql);
+    ASSERT_STR_EQ("{\"text\":\"body 3\"}", data);
+    free(data);
+  }
+}
+
+
 TEST(pipeline_observations_record_provenance) {
   static const char extractor[] =
     "return {\n"
@@ -987,6 +1062,54 @@ TEST(pipeline_thread_runs_cycles) {
 }
 
 
+/* Stopping the thread in the middle of a long cycle stops the reader
+ * thread too: the flows done so far are committed and the cursor is the
+ * last of them. */
+TEST(pipeline_stop_mid_cycle) {
+  static const char slow_extractor[] =
+    "return {\n"
+    "  name = 'slow',\n"
+    "  extract = function(flow, kb)\n"
+    "    local s = ''\n"
+    "    for i = 1, 2000 do s = s .. 'x' end\n"
+    "    kb.upsert{ type = 'test/page', key = flow.request.url }\n"
+    "  end,\n"
+    "}\n";
+  struct st_pipeline_options o;
+  struct st_pipeline_stats stats;
+  struct st_pipeline *p = NULL;
+  char err[ST_ERRLEN], *cursor;
+  uint64_t seen = 0, start_ms;
+
+  new_case_dir();
+  ASSERT_INT_EQ(0, add_flows(path_in("probe.db"), "page", 1, 3000));
+  ASSERT_INT_EQ(0, write_file(path_in("extractors/slow.lua"),
+                              slow_extractor));
+  default_options(&o);
+  o.interval = 60;
+  ASSERT_INT_EQ(0, st_pipeline_start(&p, &o, err, sizeof(err)));
+  for (int i = 0; i < 500 && seen < 20; i++) {
+    usleep(10000);
+    ASSERT_INT_EQ(0, st_pipeline_get_stats(p, &stats));
+    seen = stats.flows_seen;
+    st_pipeline_stats_cleanup(&stats);
+  }
+  ASSERT(seen >= 20);
+  start_ms = st_time_mono_ms();
+  st_pipeline_stop(&p);
+  ASSERT(st_time_mono_ms() - start_ms < 2000);
+
+  cursor = kb_query_text("SELECT value FROM meta WHERE key = '"
+                         ST_PIPELINE_META_CURSOR "'");
+  ASSERT(cursor != NULL);
+  ASSERT(atoll(cursor) > 0);
+  ASSERT(atoll(cursor) < 3000);
+  ASSERT_INT_EQ(atoll(cursor), kb_query_int("SELECT count(*) FROM entities "
+                                            "WHERE type = 'test/page'"));
+  free(cursor);
+}
+
+
 /* Runs the fixture Google extractor over the real sample capture and
  * checks the ids against those of the expected knowledge base. */
 TEST(pipeline_google_sample_ids) {
@@ -1196,12 +1319,14 @@ int main(void) {
   RUN(pipeline_extractors_isolated);
   RUN(pipeline_errors_cost_one_flow);
   RUN(pipeline_decline_reason_not_string);
+  RUN(pipeline_pages_parsed_ahead);
   RUN(pipeline_observations_record_provenance);
   RUN(pipeline_extractor_merge_used);
   RUN(pipeline_twice_same_kb);
   RUN(pipeline_cursor_survives_restart);
   RUN(pipeline_reload_reruns_edited_file);
   RUN(pipeline_thread_runs_cycles);
+  RUN(pipeline_stop_mid_cycle);
   RUN(pipeline_google_sample_ids);
   RUN(pipeline_flow_ts_fallback);
   RUN(pipeline_type_conflict_rolls_back);
