@@ -391,6 +391,17 @@ static void tunnel_to_upstream(struct conn *c, const char *data, size_t n) {
 /* Runs the work deferred to the top of the loop: bytes left in inbuf,
  * decrypted bytes waiting in TLS rings, and reading again. */
 static void process(struct conn *c) {
+  if (c->client.write_error != 0) {
+    st__conn_on_error(c, c->client.write_error, "write");
+    return;
+  }
+  /* An origin may answer and close before taking the whole request; its
+   * answer still arrives while its side is being read. */
+  if (c->up != NULL && c->up->ep.write_error != 0 && !c->up->ep.reading) {
+    st__upstream_on_error(c->up, c->up->ep.write_error, "write");
+    if (c->closing)
+      return;
+  }
   if (c->mode == MODE_HTTP && c->inbuf.len > 0 && !c->parser.done) {
     size_t used = parse(c, c->inbuf.data, c->inbuf.len);
     if (c->closing)

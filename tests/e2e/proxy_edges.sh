@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Edge cases of the intercepting proxy. The first is a connection that
+# ends while the proxy still writes to it.
+BIN=$1
+. "${ST_SOURCE_DIR:-.}/tests/fixtures/proxy_env.sh"
+CLIENT="python3 $SRC/tests/e2e/proxy_edges.py"
+
+make_cert origin origin.test "DNS:origin.test,IP:127.0.0.1"
+start_origin plain
+start_origin tls --tls "$TMP/origin.pem" "$TMP/origin.key"
+start_proxy p "proxy = { max_body = 4096, idle_timeout = 60 }," \
+  --ca-file "$TMP/origin.pem"
+PX="--proxy $PROXY_p"
+
+# open_fds: the proxy's open descriptors.
+open_fds() {
+  find "/proc/$PID_p/fd" -mindepth 1 -maxdepth 1 | wc -l
+}
+
+# settle_fds LIMIT: waits up to 5 s until the proxy has at most LIMIT
+# descriptors open and prints the count.
+settle_fds() {
+  local i=0 n
+  n=$(open_fds)
+  while [ "$n" -gt "$1" ] && [ "$i" -lt 50 ]; do
+    sleep 0.1
+    i=$((i + 1))
+    n=$(open_fds)
+  done
+  echo "$n"
+}
+
+# A client sends a whole request inside intercepted TLS and closes at once,
+# and the response ends the connection. The proxy's writes to the client
+# fail, and both sockets must still close.
+before=$(open_fds)
+$CLIENT $PX leak "127.0.0.1:$PORT_tls" 20 /close >/dev/null
+check_eq "leak: descriptors after origin close" "$before" \
+  "$(settle_fds "$before")"
+$CLIENT $PX leak "127.0.0.1:$PORT_tls" 20 "/html HTTP/1.1\r\nConnection: close\r\nX-A: b" >/dev/null
+check_eq "leak: descriptors after client close" "$before" \
+  "$(settle_fds "$before")"
+
+stop_proxy p
+finish
