@@ -421,6 +421,11 @@ long st_http_parser_feed(struct st_http_parser *p, const char *data,
     return p->error;
   if (p->done || n == 0)
     return 0;
+  /* An on_done callback that calls st_http_parser_next() is followed by
+   * the pause in on_message_complete(), so the parser can be paused with
+   * done == 0. Nothing else resumes it. */
+  if (HTTP_PARSER_ERRNO(&p->hp) == HPE_PAUSED)
+    http_parser_pause(&p->hp, 0);
   used = http_parser_execute(&p->hp, &settings, data, n);
   e = HTTP_PARSER_ERRNO(&p->hp);
   if (e == HPE_PAUSED)

@@ -41,5 +41,14 @@ $CLIENT $PX leak "127.0.0.1:$PORT_tls" 20 "/html HTTP/1.1\r\nConnection: close\r
 check_eq "leak: descriptors after client close" "$before" \
   "$(settle_fds "$before")"
 
+# The proxy's own pages, twice on one keep-alive connection and pipelined.
+out=$(curl -s -m 5 -o /dev/null -o /dev/null -w '%{http_code} ' \
+  -x "http://$PROXY_p" http://stratosphere/ http://stratosphere/ca.pem)
+check_eq "magic: two requests on one connection" "200 200 " "$out"
+check_eq "magic: two pipelined requests" 2 "$($CLIENT $PX pipeline \
+  'GET http://stratosphere/ HTTP/1.1\r\nHost: stratosphere\r\n\r\nGET http://stratosphere/ca.pem HTTP/1.1\r\nHost: stratosphere\r\nConnection: close\r\n\r\n')"
+check_eq "self: two pipelined origin-form requests" 2 "$($CLIENT $PX pipeline \
+  "GET / HTTP/1.1\r\nHost: $PROXY_p\r\n\r\nGET /ca.pem HTTP/1.1\r\nHost: $PROXY_p\r\nConnection: close\r\n\r\n")"
+
 stop_proxy p
 finish
