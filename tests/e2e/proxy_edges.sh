@@ -50,5 +50,9 @@ check_eq "magic: two pipelined requests" 2 "$($CLIENT $PX pipeline \
 check_eq "self: two pipelined origin-form requests" 2 "$($CLIENT $PX pipeline \
   "GET / HTTP/1.1\r\nHost: $PROXY_p\r\n\r\nGET /ca.pem HTTP/1.1\r\nHost: $PROXY_p\r\nConnection: close\r\n\r\n")"
 
+# A CONNECT inside an intercepted tunnel is rejected, not opened.
+check_eq "nested CONNECT: rejected" "HTTP/1.1 400 Bad Request" \
+  "$($CLIENT $PX nested "127.0.0.1:$PORT_tls")"
+
 stop_proxy p
 finish
