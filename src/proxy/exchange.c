@@ -722,7 +722,7 @@ static int plan_response(struct conn *c) {
                                 ? (size_t)m->content_length : SIZE_MAX);
   ex->inject = cfg->banner && !to_dashboard(c) && !skip_body && ct != NULL &&
                contains_nocase(ct, ct_len, "text/html") &&
-               m->status >= 200 && enc != ST_DECODE_UNSUPPORTED &&
+               m->status == 200 && enc != ST_DECODE_UNSUPPORTED &&
                m->content_length != 0;
   if (ex->inject && enc != ST_DECODE_IDENTITY &&
       st_decoder_new(&ex->decoder, enc) != 0)

@@ -54,5 +54,11 @@ check_eq "self: two pipelined origin-form requests" 2 "$($CLIENT $PX pipeline \
 check_eq "nested CONNECT: rejected" "HTTP/1.1 400 Bad Request" \
   "$($CLIENT $PX nested "127.0.0.1:$PORT_tls")"
 
+# A 206 answer is a byte range of the page, so the banner stays out.
+printf 'HTTP/1.1 206 Partial Content\r\nContent-Type: text/html\r\nContent-Range: bytes 0-18/1000\r\nContent-Length: 19\r\n\r\n<html><body>partial' \
+  >"$TMP/partial"
+check_eq "206: body unchanged" "<html><body>partial" "$(curl -s -m 5 \
+  -x "http://$PROXY_p" "http://127.0.0.1:$PORT_plain/raw?f=partial")"
+
 stop_proxy p
 finish
