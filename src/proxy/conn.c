@@ -375,6 +375,9 @@ void st__conn_tunnel_start(struct conn *c) {
   st__exchange_record(c, 1);
   st__exchange_reset(&c->ex);
   set_timer(c, TIMER_IDLE);
+  /* Bytes the client sent after its Upgrade request, before the 101. */
+  if (c->inbuf.len > 0)
+    st__conn_kick(c);
   st__conn_update_reading(c);
 }
 
@@ -463,6 +466,15 @@ void st__conn_on_data(struct conn *c, const char *data, size_t n) {
     sniff(c, data, n);
     break;
   case MODE_TUNNEL:
+    if (c->inbuf.len > 0) {
+      /* Earlier bytes still wait in inbuf and go first. */
+      if (st_dynbuf_append(&c->inbuf, data, n) != 0) {
+        st__conn_close(c);
+        return;
+      }
+      st__conn_kick(c);
+      break;
+    }
     tunnel_to_upstream(c, data, n);
     break;
   }

@@ -54,6 +54,12 @@ check_eq "self: two pipelined origin-form requests" 2 "$($CLIENT $PX pipeline \
 check_eq "nested CONNECT: rejected" "HTTP/1.1 400 Bad Request" \
   "$($CLIENT $PX nested "127.0.0.1:$PORT_tls")"
 
+# Bytes sent right after an Upgrade request reach the origin once the
+# tunnel starts, before the bytes sent later.
+out=$($CLIENT $PX upgrade "127.0.0.1:$PORT_plain")
+check_has "upgrade: early bytes relayed" "ECHO:EARLY" "$out"
+check_has "upgrade: later bytes relayed" "LATE" "$out"
+
 # A 206 answer is a byte range of the page, so the banner stays out.
 printf 'HTTP/1.1 206 Partial Content\r\nContent-Type: text/html\r\nContent-Range: bytes 0-18/1000\r\nContent-Length: 19\r\n\r\n<html><body>partial' \
   >"$TMP/partial"
