@@ -6,6 +6,8 @@ prints what it observed, for the shell test to compare:
 
   leak HOST:PORT N PATH    N intercepted CONNECTs to HOST:PORT that each
                            send one request for PATH and close at once
+  raw REQUEST              sends REQUEST (printf escapes) and prints the
+                           response
   pipeline REQUESTS        sends REQUESTS (printf escapes) in one write and
                            prints the number of status lines received
   nested HOST:PORT         a CONNECT inside an intercepted CONNECT; prints
@@ -75,6 +77,11 @@ def main():
         s.sendall(req)
         out = read_all(s, 3)
         print(out.count(b"HTTP/1.1 "))
+    elif a.cmd == "raw":
+        req = a.args[0].encode().decode("unicode_escape").encode("latin-1")
+        s = socket.create_connection((host, int(port)), timeout=5)
+        s.sendall(req)
+        print(read_all(s, 3).decode("latin-1"))
     elif a.cmd == "nested":
         t = connect(a.proxy, a.args[0])
         t.sendall(b"CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n")

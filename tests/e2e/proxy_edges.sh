@@ -66,5 +66,20 @@ printf 'HTTP/1.1 206 Partial Content\r\nContent-Type: text/html\r\nContent-Range
 check_eq "206: body unchanged" "<html><body>partial" "$(curl -s -m 5 \
   -x "http://$PROXY_p" "http://127.0.0.1:$PORT_plain/raw?f=partial")"
 
+# Transfer codings other than chunked are rejected both ways, not dropped.
+check_has "request gzip coding: 400" "HTTP/1.1 400 Bad Request" \
+  "$($CLIENT $PX raw "POST http://127.0.0.1:$PORT_plain/echo HTTP/1.1\r\nHost: 127.0.0.1:$PORT_plain\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")"
+check_has "request gzip coding: named" "gzip" \
+  "$($CLIENT $PX raw "POST http://127.0.0.1:$PORT_plain/echo HTTP/1.1\r\nHost: 127.0.0.1:$PORT_plain\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")"
+printf 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' \
+  >"$TMP/te-gzip-chunked"
+printf 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: gzip\r\n\r\nhello' \
+  >"$TMP/te-gzip"
+for f in te-gzip-chunked te-gzip; do
+  check_eq "response $f: 502" 502 "$(curl -s -m 5 -o /dev/null \
+    -w '%{http_code}' -x "http://$PROXY_p" \
+    "http://127.0.0.1:$PORT_plain/raw?f=$f")"
+done
+
 stop_proxy p
 finish
