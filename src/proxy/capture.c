@@ -467,7 +467,8 @@ static int decode_sink(void *ud, const char *data, size_t n) {
 
 
 /* Moves the body into data and len, decoded by the message's
- * Content-Encoding, and fills the markers: truncated_len (a number, or
+ * Content-Encoding, and fills the markers: truncated_len (the length as
+ * received, encoded unless the body was decoded as it passed, or
  * "") and decode_error. A body that needs no decoding is moved as is. */
 static int finish_body(struct st_capture_body *b, const struct st_http_msg *m,
                        char **data, size_t *len, char truncated_len[24],
