@@ -186,6 +186,38 @@ static int check_smuggling(struct st_http_parser *p) {
 }
 
 
+/* Rejects a message with a transfer coding other than chunked (RFC 9112
+ * section 6.1). The proxy re-frames bodies as chunked or by length, so
+ * passing gzip or compress on would need the coding kept in order. */
+static int check_codings(struct st_http_parser *p) {
+  const struct st_headers *h = &p->msg.headers;
+  long i = -1;
+
+  while ((i = st_headers_find(h, "transfer-encoding", (size_t)(i + 1))) >= 0) {
+    const char *v = st_headers_value(h, (size_t)i);
+    const char *end = v + h->items[i].value_len;
+
+    while (v < end) {
+      const char *comma = memchr(v, ',', (size_t)(end - v));
+      const char *stop = comma != NULL ? comma : end;
+
+      while (v < stop && (*v == ' ' || *v == '\t'))
+        v++;
+      while (stop > v && (stop[-1] == ' ' || stop[-1] == '\t'))
+        stop--;
+      if (stop > v && !(stop - v == 7 && strncasecmp(v, "chunked", 7) == 0)) {
+        snprintf(p->reason, sizeof(p->reason), "unsupported transfer coding "
+                 "%.*s in Transfer-Encoding (only chunked is supported)",
+                 (int)(stop - v < 40 ? stop - v : 40), v);
+        return ST_EPARSE;
+      }
+      v = comma != NULL ? comma + 1 : end;
+    }
+  }
+  return 0;
+}
+
+
 static int is_host_char(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
          (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
@@ -301,6 +333,11 @@ static int on_headers_complete(http_parser *hp) {
 
   if (!check_fields(p, &msg->headers, "header")) {
     p->cb_error = ST_EPARSE;
+    return -1;
+  }
+  rc = check_codings(p);
+  if (rc != 0) {
+    p->cb_error = rc;
     return -1;
   }
   if (msg->is_request) {
@@ -421,6 +458,11 @@ long st_http_parser_feed(struct st_http_parser *p, const char *data,
     return p->error;
   if (p->done || n == 0)
     return 0;
+  /* An on_done callback that calls st_http_parser_next() is followed by
+   * the pause in on_message_complete(), so the parser can be paused with
+   * done == 0. Nothing else resumes it. */
+  if (HTTP_PARSER_ERRNO(&p->hp) == HPE_PAUSED)
+    http_parser_pause(&p->hp, 0);
   used = http_parser_execute(&p->hp, &settings, data, n);
   e = HTTP_PARSER_ERRNO(&p->hp);
   if (e == HPE_PAUSED)

@@ -141,9 +141,28 @@ static const char *skip_space(const char *p, const char *end) {
 }
 
 
+/* Set-Cookie attributes (RFC 6265 section 4.1.1, and the later
+ * SameSite, Priority and Partitioned) whose values are kept. Any other
+ * pair after the first may be a cookie and has its value redacted. */
+static const char *const cookie_attributes[] = {
+  "expires", "max-age", "domain", "path", "secure", "httponly",
+  "samesite", "priority", "partitioned",
+};
+
+
+static int is_cookie_attribute(const char *name, size_t len) {
+  for (size_t i = 0; i < sizeof(cookie_attributes) /
+                         sizeof(cookie_attributes[0]); i++)
+    if (strlen(cookie_attributes[i]) == len &&
+        strncasecmp(name, cookie_attributes[i], len) == 0)
+      return 1;
+  return 0;
+}
+
+
 /* Cookie: "a=1; b=2" becomes "a=<redacted>; b=<redacted>". Set-Cookie
- * (set_cookie = 1) redacts only the first pair and keeps the attributes,
- * which carry no secret. */
+ * (set_cookie = 1) redacts the first pair and the values of unknown
+ * attributes, and keeps the known attributes, which carry no secret. */
 static int redact_cookie(struct st_dynbuf *out, const char *v, size_t len,
                          int set_cookie) {
   const char *p = v, *end = v + len;
@@ -154,18 +173,24 @@ static int redact_cookie(struct st_dynbuf *out, const char *v, size_t len,
     const char *semi = memchr(start, ';', (size_t)(end - start));
     const char *stop = semi ? semi : end;
     const char *eq = memchr(start, '=', (size_t)(stop - start));
+    const char *name_end = eq != NULL ? eq : stop;
     int rc;
 
+    while (name_end > start && (name_end[-1] == ' ' || name_end[-1] == '\t'))
+      name_end--;
     if (!first) {
       rc = st_dynbuf_append(out, "; ", 2);
       if (rc != 0)
         return rc;
     }
-    if (set_cookie && !first)
+    if (set_cookie && !first &&
+        is_cookie_attribute(start, (size_t)(name_end - start)))
       rc = st_dynbuf_append(out, start, (size_t)(stop - start));
     else if (eq != NULL)
       rc = st_dynbuf_appendf(out, "%.*s=" ST_CAPTURE_REDACTED,
                              (int)(eq - start), start);
+    else if (set_cookie && !first && start == stop)
+      rc = 0;
     else
       rc = st_dynbuf_append(out, ST_CAPTURE_REDACTED,
                             strlen(ST_CAPTURE_REDACTED));
@@ -178,12 +203,73 @@ static int redact_cookie(struct st_dynbuf *out, const char *v, size_t len,
 }
 
 
+/* Returns 1 when the comma at c (inside [start, end)) belongs to an
+ * Expires date such as "Expires=Wed, 21 Oct 2015 07:28:00 GMT": the
+ * attribute before it is "Expires=" and a day name, and no '=' follows
+ * before the next ';' or ','. Any other comma separates two cookies. */
+static int comma_in_date(const char *start, const char *c, const char *end) {
+  static const char *const days[] = {
+    "mon", "tue", "wed", "thu", "fri", "sat", "sun", "monday", "tuesday",
+    "wednesday", "thursday", "friday", "saturday", "sunday",
+  };
+  const char *attr = c;
+  size_t day_len;
+  int day = 0;
+
+  while (attr > start && attr[-1] != ';' && attr[-1] != ',')
+    attr--;
+  attr = skip_space(attr, c);
+  if (c - attr < 8 || strncasecmp(attr, "expires=", 8) != 0)
+    return 0;
+  attr = skip_space(attr + 8, c);
+  day_len = (size_t)(c - attr);
+  for (size_t i = 0; i < sizeof(days) / sizeof(days[0]); i++)
+    if (strlen(days[i]) == day_len && strncasecmp(attr, days[i], day_len) == 0)
+      day = 1;
+  if (!day)
+    return 0;
+  for (const char *p = c + 1; p < end && *p != ';' && *p != ','; p++)
+    if (*p == '=')
+      return 0;
+  return 1;
+}
+
+
+/* Set-Cookie lines joined with commas, as some servers and libraries send
+ * them: each cookie is redacted on its own. */
+static int redact_set_cookie(struct st_dynbuf *out, const char *v,
+                             size_t len) {
+  const char *p = v, *end = v + len;
+  int first = 1;
+
+  while (p < end) {
+    const char *start = skip_space(p, end);
+    const char *stop = start;
+    int rc;
+
+    while (stop < end && (*stop != ',' || comma_in_date(start, stop, end)))
+      stop++;
+    if (!first) {
+      rc = st_dynbuf_append(out, ", ", 2);
+      if (rc != 0)
+        return rc;
+    }
+    rc = redact_cookie(out, start, (size_t)(stop - start), 1);
+    if (rc != 0)
+      return rc;
+    first = 0;
+    p = stop < end ? stop + 1 : end;
+  }
+  return 0;
+}
+
+
 int st_capture_redact(struct st_dynbuf *out, const char *name,
                       size_t name_len, const char *value, size_t value_len) {
   if (st_headers_name_is(name, name_len, "cookie"))
     return redact_cookie(out, value, value_len, 0);
   if (st_headers_name_is(name, name_len, "set-cookie"))
-    return redact_cookie(out, value, value_len, 1);
+    return redact_set_cookie(out, value, value_len);
   if (st_headers_name_is(name, name_len, "authorization") ||
       st_headers_name_is(name, name_len, "proxy-authorization")) {
     const char *end = value + value_len;
@@ -381,7 +467,8 @@ static int decode_sink(void *ud, const char *data, size_t n) {
 
 
 /* Moves the body into data and len, decoded by the message's
- * Content-Encoding, and fills the markers: truncated_len (a number, or
+ * Content-Encoding, and fills the markers: truncated_len (the length as
+ * received, encoded unless the body was decoded as it passed, or
  * "") and decode_error. A body that needs no decoding is moved as is. */
 static int finish_body(struct st_capture_body *b, const struct st_http_msg *m,
                        char **data, size_t *len, char truncated_len[24],

@@ -375,6 +375,9 @@ void st__conn_tunnel_start(struct conn *c) {
   st__exchange_record(c, 1);
   st__exchange_reset(&c->ex);
   set_timer(c, TIMER_IDLE);
+  /* Bytes the client sent after its Upgrade request, before the 101. */
+  if (c->inbuf.len > 0)
+    st__conn_kick(c);
   st__conn_update_reading(c);
 }
 
@@ -391,6 +394,17 @@ static void tunnel_to_upstream(struct conn *c, const char *data, size_t n) {
 /* Runs the work deferred to the top of the loop: bytes left in inbuf,
  * decrypted bytes waiting in TLS rings, and reading again. */
 static void process(struct conn *c) {
+  if (c->client.write_error != 0) {
+    st__conn_on_error(c, c->client.write_error, "write");
+    return;
+  }
+  /* An origin may answer and close before taking the whole request; its
+   * answer still arrives while its side is being read. */
+  if (c->up != NULL && c->up->ep.write_error != 0 && !c->up->ep.reading) {
+    st__upstream_on_error(c->up, c->up->ep.write_error, "write");
+    if (c->closing)
+      return;
+  }
   if (c->mode == MODE_HTTP && c->inbuf.len > 0 && !c->parser.done) {
     size_t used = parse(c, c->inbuf.data, c->inbuf.len);
     if (c->closing)
@@ -452,6 +466,15 @@ void st__conn_on_data(struct conn *c, const char *data, size_t n) {
     sniff(c, data, n);
     break;
   case MODE_TUNNEL:
+    if (c->inbuf.len > 0) {
+      /* Earlier bytes still wait in inbuf and go first. */
+      if (st_dynbuf_append(&c->inbuf, data, n) != 0) {
+        st__conn_close(c);
+        return;
+      }
+      st__conn_kick(c);
+      break;
+    }
     tunnel_to_upstream(c, data, n);
     break;
   }

@@ -84,6 +84,16 @@ static void dispatch_handshake(struct endpoint *ep) {
 }
 
 
+/* Queues the owner's connection for its deferred work at the top of the
+ * loop. */
+static void kick_owner(struct endpoint *ep) {
+  if (ep->conn != NULL)
+    st__conn_kick(ep->conn);
+  else if (ep->up->conn != NULL)
+    st__conn_kick(ep->up->conn);
+}
+
+
 static int owner_closing(const struct endpoint *ep) {
   if (ep->conn != NULL)
     return ep->conn->closing;
@@ -102,6 +112,7 @@ void st__endpoint_init(struct endpoint *ep, struct st_proxy *proxy) {
   ep->reading = 0;
   ep->want_read = 0;
   ep->eof = 0;
+  ep->write_error = 0;
   ep->shutdown_sent = 0;
   ep->handshake_done = 0;
 }
@@ -231,7 +242,14 @@ static int send_ring(struct endpoint *ep) {
     return 0;
   sent = try_write(ep, data, n);
   if (sent < 0) {
-    ep->eof = 1;  /* broken: the read side reports the error */
+    /* The owner may have stopped reading, for example after a complete
+     * request, so no read would report the error. It goes to the owner
+     * from the top of the loop, because the caller is still writing. */
+    ep->eof = 1;
+    if (ep->write_error == 0) {
+      ep->write_error = (int)sent;
+      kick_owner(ep);
+    }
     return -1;
   }
   if (sent > 0) {

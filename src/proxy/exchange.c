@@ -400,6 +400,12 @@ static int request_head(void *ud, struct st_http_msg *msg) {
   ex->client_close = !ex->req.keep_alive;
   ex->req_chunked = ex->req.chunked;
 
+  if (ex->req.method == HTTP_CONNECT && c->https) {
+    /* The session belongs to the tunnel the proxy already intercepts. */
+    st__conn_fail(c, 400, "CONNECT inside an intercepted TLS tunnel is not "
+                  "supported; send CONNECT to the proxy over plain TCP");
+    return ST_ECLOSED;
+  }
   if (ex->req.method == HTTP_CONNECT)
     return start_connect(c);
 
@@ -716,7 +722,7 @@ static int plan_response(struct conn *c) {
                                 ? (size_t)m->content_length : SIZE_MAX);
   ex->inject = cfg->banner && !to_dashboard(c) && !skip_body && ct != NULL &&
                contains_nocase(ct, ct_len, "text/html") &&
-               m->status >= 200 && enc != ST_DECODE_UNSUPPORTED &&
+               m->status == 200 && enc != ST_DECODE_UNSUPPORTED &&
                m->content_length != 0;
   if (ex->inject && enc != ST_DECODE_IDENTITY &&
       st_decoder_new(&ex->decoder, enc) != 0)

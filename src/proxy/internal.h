@@ -46,6 +46,8 @@ struct endpoint {
   int reading;              /* uv_read_start() is active */
   int want_read;
   int eof;                  /* the peer ended its side */
+  int write_error;          /* libuv code of a failed TLS write, reported
+                             * to the owner from the loop's top */
   int shutdown_sent;
   int handshake_done;
 };

@@ -23,6 +23,18 @@ TEST(capture_redact_keeps_names_only) {
     { "cookie", "lonely", "<redacted>" },
     { "Set-Cookie", "sid=abc; Path=/; HttpOnly",
       "sid=<redacted>; Path=/; HttpOnly" },
+    { "Set-Cookie", "a=1; Path=/, b=S3SECRET; Path=/",
+      "a=<redacted>; Path=/, b=<redacted>; Path=/" },
+    { "Set-Cookie", "a=1; Expires=Wed, 21 Oct 2015 07:28:00 GMT; Path=/, "
+      "b=S3SECRET", "a=<redacted>; Expires=Wed, 21 Oct 2015 07:28:00 GMT; "
+      "Path=/, b=<redacted>" },
+    { "Set-Cookie", "a=1; expires=Wed, b=S3SECRET",
+      "a=<redacted>; expires=Wed, b=<redacted>" },
+    { "Set-Cookie", "a=1; Expires=Sun, 1b=S3SECRET",
+      "a=<redacted>; Expires=Sun, 1b=<redacted>" },
+    { "Set-Cookie", "a=1,S3SECRET", "a=<redacted>, <redacted>" },
+    { "Set-Cookie", "a=1; Secure; b=S3SECRET; SameSite=Lax",
+      "a=<redacted>; Secure; b=<redacted>; SameSite=Lax" },
     { "Authorization", "Basic dXNlcjpwYXNz", "Basic <redacted>" },
     { "Proxy-Authorization", "Bearer t0k3n", "Bearer <redacted>" },
     { "Authorization", "opaque", "<redacted>" },
