@@ -393,10 +393,14 @@ void st__upstream_on_error(struct upstream *up, int code, const char *what) {
     return;
   if (code == ST_ETLS) {
     /* st__conn_fail() logs the reason once, with the connection id. */
-    if (up->ep.tls != NULL && st_tls_verify_error(up->ep.tls) != NULL)
+    if (up->ep.tls != NULL && st_tls_verify_untrusted(up->ep.tls))
       fail(up, 502, "TLS with %s failed: %s; trust its CA with --ca-file "
            "FILE, or use --upstream-insecure for lab servers", up->host,
            what);
+    else if (up->ep.tls != NULL && st_tls_verify_error(up->ep.tls) != NULL)
+      fail(up, 502, "TLS with %s failed: %s; the server's certificate does "
+           "not fit it, so use --upstream-insecure only for a lab server "
+           "you trust", up->host, what);
     else
       fail(up, 502, "TLS with %s failed: %s", up->host, what);
     return;

@@ -731,3 +731,19 @@ const char *st_tls_verify_error(const struct st_tls *tls) {
   verify = SSL_get_verify_result(tls->ssl);
   return verify == X509_V_OK ? NULL : X509_verify_cert_error_string(verify);
 }
+
+
+int st_tls_verify_untrusted(const struct st_tls *tls) {
+  if (tls->server)
+    return 0;
+  switch (SSL_get_verify_result(tls->ssl)) {
+  case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+  case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+  case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+  case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+  case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    return 1;
+  default:
+    return 0;
+  }
+}

@@ -202,4 +202,9 @@ const char *st_tls_cipher(const struct st_tls *tls);
  * always NULL. Static string. */
 const char *st_tls_verify_error(const struct st_tls *tls);
 
+/* Returns 1 when verification failed only because no trusted CA issued
+ * the chain (unknown issuer, self-signed), which trusting that CA fixes;
+ * 0 for other failures (expired, wrong name, ...) and on success. */
+int st_tls_verify_untrusted(const struct st_tls *tls);
+
 #endif

@@ -491,6 +491,7 @@ TEST(tls_untrusted_server_fails) {
                 "certificate", client_err);
   ASSERT_STR_EQ("unable to get local issuer certificate",
                 st_tls_verify_error(client));
+  ASSERT_INT_EQ(1, st_tls_verify_untrusted(client));
   ASSERT_INT_EQ(0, st_tls_handshake_done(client));
   ASSERT_INT_EQ(0, ERR_peek_error());
   st_tls_free(&client);
@@ -514,6 +515,8 @@ TEST(tls_hostname_mismatch_fails) {
   printf("  client: %s\n", err);
   ASSERT_STR_EQ("certificate verify failed: hostname mismatch", err);
   ASSERT_STR_EQ("hostname mismatch", st_tls_verify_error(client));
+  /* The issuer is trusted, so --ca-file would not help. */
+  ASSERT_INT_EQ(0, st_tls_verify_untrusted(client));
   st_tls_free(&client);
   raw_server_cleanup(&raw);
   X509_free(cert);
