@@ -333,6 +333,24 @@ void st_script_set_context(lua_State *L, const char *name) {
 static void budget_hook(lua_State *L, lua_Debug *ar);
 
 
+/* Pushes "chunk:line: " for the innermost Lua function that is running,
+ * or "". A hook runs inside the function it interrupts (level 0), and
+ * st_script_budget_check() inside a C function called from Lua (level 1),
+ * so luaL_error's position, taken at level 1, would name the caller or
+ * nothing. */
+static void push_running_line(lua_State *L) {
+  lua_Debug ar;
+
+  for (int level = 0; level < 3 && lua_getstack(L, level, &ar); level++) {
+    if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+      lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+      return;
+    }
+  }
+  lua_pushliteral(L, "");
+}
+
+
 /* Raises the budget error, first making every later line and count
  * event raise it too, so that code which catches the error with pcall
  * cannot keep running. */
@@ -345,7 +363,10 @@ static void raise_budget_exceeded(lua_State *L, struct script_state *s) {
   }
   /* lua_pushfstring has no %g, so the number is formatted here. */
   snprintf(seconds, sizeof(seconds), "%g", s->budget_s);
-  luaL_error(L, "time budget of %s s exceeded", seconds);
+  push_running_line(L);
+  lua_pushfstring(L, "time budget of %s s exceeded", seconds);
+  lua_concat(L, 2);
+  lua_error(L);
 }
 
 

@@ -416,9 +416,12 @@ TEST(script_budget_stops_loop) {
   char msg[512];
 
   st_script_budget_begin(L, 0.05);
-  ASSERT_INT_EQ(LUA_ERRRUN, run(L, "while true do end", msg, sizeof(msg)));
+  ASSERT_INT_EQ(LUA_ERRRUN, run(L, "local n = 0\nwhile true do n = n + 1 "
+                                "end", msg, sizeof(msg)));
   st_script_budget_end(L);
   ASSERT(strstr(msg, "time budget of 0.05 s exceeded") != NULL);
+  /* The message names the line that was running. */
+  ASSERT(strstr(msg, ":2: time budget") != NULL);
   ASSERT(st_script_budget_expired(L));
   ASSERT(st_time_mono_ms() - start < 2000);
 
