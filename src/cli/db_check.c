@@ -191,6 +191,25 @@ static int check_sqlite(const struct st__cli_db *db, const char *full,
 }
 
 
+/* Checks that the folder of the absolute path full exists. */
+static int check_folder(const char *full, char *err, size_t errlen) {
+  const char *slash = strrchr(full, '/');
+  char folder[PATH_MAX + 1];
+  struct stat st;
+
+  if (slash == NULL || slash == full ||
+      (size_t)(slash - full) >= sizeof(folder))
+    return 0;
+  memcpy(folder, full, (size_t)(slash - full));
+  folder[slash - full] = '\0';
+  if (stat(folder, &st) == 0 && S_ISDIR(st.st_mode))
+    return 0;
+  return st_seterr(err, errlen, ST_ENOTFOUND, "folder %s for %s not found "
+                   "or not a folder; create it first or give another path",
+                   folder, full);
+}
+
+
 int st__cli_check_db(const struct st__cli_db *db, char *err, size_t errlen) {
   char full[PATH_MAX + 1], hint[160];
   struct stat st;
@@ -199,9 +218,11 @@ int st__cli_check_db(const struct st__cli_db *db, char *err, size_t errlen) {
     return 0;
   absolute_path(db->path, full, sizeof(full));
   if (stat(db->path, &st) != 0) {
-    /* Commands create a missing file or name it with their own advice. */
+    /* Commands create a missing file or name it with their own advice,
+     * but a missing folder of a path the user gave would only get
+     * SQLite's "unable to open". The data folder is created by `run`. */
     if (errno == ENOENT)
-      return 0;
+      return db->option != NULL ? check_folder(full, err, errlen) : 0;
     return st_seterr(err, errlen, ST_EIO, "%s cannot be read: %s", full,
                      strerror(errno));
   }

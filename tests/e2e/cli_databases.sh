@@ -199,6 +199,18 @@ out=$(timeout 10 "$bin" extract $c flows.data 2>&1)
 printf '%s' "$out" | grep -qF -- "--probe flows.data" ||
   fail "extract flows.data: no --probe suggestion: $out"
 
+# A --kb or --probe path in a missing folder is named with the folder.
+for cmd in "extract $c --probe good-probe.db --kb nodir/kb.db" \
+    "repl $c --probe nodir/probe.db -e 1"; do
+  # shellcheck disable=SC2086 # the command's words
+  out=$(timeout 10 "$bin" $cmd 2>&1)
+  rc=$?
+  [ "$rc" -eq 1 ] || fail "$cmd: exit status $rc, expected 1: $out"
+  printf '%s' "$out" | grep -qF -- "folder $tmp/nodir for" ||
+    fail "$cmd: the message does not name the missing folder: $out"
+done
+[ ! -e nodir ] || fail "a command created the missing folder"
+
 # --probe and --kb naming one file, also through a symbolic link: a usage
 # error, and the probe is left as it was.
 ln -s good-probe.db link-probe.db
