@@ -68,6 +68,10 @@ static uint64_t print_summary(const struct st_pipeline_stats *stats,
       printf("  last error: %s\n", x->last_error);
     if (x->declined > 0)
       printf("  last declined: %s\n", x->last_declined);
+    if (x->suspended)
+      printf("  suspended: it exceeded its time budget or memory cap on %d "
+             "flows in a row, so its later flows were skipped\n",
+             ST_PIPELINE_SUSPEND_AFTER);
   }
   printf("entities: %" PRId64 " added, %" PRId64 " merged\n",
          stats->entities_added, stats->entities_merged);

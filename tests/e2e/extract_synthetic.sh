@@ -174,6 +174,24 @@ kept=$(sqlite3 "$tmp/slow.kb.db" "SELECT count(*) FROM entities WHERE type = 'te
 [ "$(sqlite3 "$tmp/slow.kb.db" "PRAGMA integrity_check")" = ok ] ||
   { echo "FAIL: interrupted: kb.db fails its integrity check"; failures=1; }
 
+# An extractor that runs out of time on 5 flows in a row is suspended, and
+# the summary says so.
+cat >"$tmp/spin.lua" <<'EOF'
+local M = {}
+function M.extract(flow, kb)
+  while true do end
+end
+return M
+EOF
+printf 'return { pipeline = { budget = 0.05 } }\n' >"$tmp/fast.lua"
+rm -f "$tmp/small.kb.db"
+out=$("$bin" extract -q -c "$tmp/fast.lua" --probe "$tmp/small.db" \
+  --kb "$tmp/small.kb.db" "$tmp/spin.lua" 2>&1)
+has "suspended: counts" "extractor spin ($tmp/spin.lua): 5 flows matched, 5 errors, 0 declined"
+has "suspended: said" "  suspended: it exceeded its time budget or memory cap on 5 flows in a row, so its later flows were skipped"
+printf '%s\n' "$out" | grep -q "spin.lua:3: time budget of 0.05 s exceeded" ||
+  { echo "FAIL: suspended: the error does not name the line: $out"; failures=1; }
+
 help=$("$bin" extract --help)
 printf '%s\n' "$help" | grep -q "^exit status:" ||
   { echo "FAIL: extract --help gives no exit statuses"; failures=1; }
