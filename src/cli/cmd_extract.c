@@ -104,9 +104,9 @@ static void on_interrupt(int signum) {
 }
 
 
-/* Ctrl-C stops the run after the flow in progress and keeps what was
- * written; a second Ctrl-C, with the default action restored, ends the
- * process at once. */
+/* Makes Ctrl-C stop the run after the flow in progress and keep what was
+ * written. SA_RESETHAND restores the default action, so a second Ctrl-C
+ * ends the process at once. */
 static void catch_interrupts(struct st_pipeline *p) {
   struct sigaction sa;
 

@@ -521,13 +521,14 @@ static int reject_type(enum st__pending_table table, const char *id,
 }
 
 
-/* Adds a row to the log; outside a transaction and savepoint, writes it
- * to SQLite at once. The type of an entity or relationship never changes:
- * written at once, the put statement leaves a row of another type alone
- * and changes nothing; in the log, a row of another type is rejected
- * before it is added. A row of another type that is only in SQLite is
- * found by the lookup that kb.upsert makes before it writes, and the
- * flush's put statement leaves it alone too. */
+/* Adds a row to the log, or writes it to SQLite at once outside a
+ * transaction and savepoint. The type of an entity or relationship never
+ * changes. A row written at once meets the put statement, which leaves a
+ * row of another type alone and changes nothing. A row of another type
+ * already in the log is rejected before the new one is added. A row of
+ * another type that is only in SQLite is found by the lookup that
+ * kb.upsert makes before it writes, and the flush's put statement leaves
+ * it alone too. */
 static int put_row(struct st_kb *kb, enum st__pending_table table,
                    const char *const field[ST__PENDING_FIELDS], char *err,
                    size_t errlen) {

@@ -319,7 +319,7 @@ int st__extractor_load(lua_State *L, const char *path, double budget_s,
   code->merge_ref = LUA_NOREF;
 
   /* Each file gets its own globals, library tables and helper modules,
-   * so that it cannot change what another extractor sees. */
+   * so that it cannot change what another extractor reads. */
   rc = st_script_push_env(L);
   if (rc != 0)
     return st_seterr(err, errlen, rc, "%s: %s", path,

@@ -398,8 +398,8 @@ static void process(struct conn *c) {
     st__conn_on_error(c, c->client.write_error, "write");
     return;
   }
-  /* An origin may answer and close before taking the whole request; its
-   * answer still arrives while its side is being read. */
+  /* An origin may respond and close before taking the whole request. Its
+   * response still arrives while its side is being read. */
   if (c->up != NULL && c->up->ep.write_error != 0 && !c->up->ep.reading) {
     st__upstream_on_error(c->up, c->up->ep.write_error, "write");
     if (c->closing)

@@ -35,7 +35,7 @@ void st_decoder_free(struct st_decoder **d);
 
 /* Decodes n bytes, passing the output to sink in pieces of up to 16 KiB.
  * Returns 0, ST_EBUSY when the sink paused decoding, ST_EPARSE for
- * corrupt input (err says why), ST_ENOMEM, or the sink's negative code.
+ * corrupt input (err gives the reason), ST_ENOMEM, or the sink's negative code.
  * After ST_EBUSY the decoder keeps the rest of the input, and the caller
  * calls again, with n = 0 or with more input, until it returns 0. Each
  * such call decodes until the sink pauses again, so a paused caller that

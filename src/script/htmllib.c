@@ -570,7 +570,7 @@ static void check_selector(lua_State *L, int idx, struct st_htmlselect *sel) {
 
 
 /* Returns the array of the userdata at idx, first replacing the userdata
- * with a larger copy when it holds fewer than need elements of size
+ * with a larger copy when it has room for fewer than need elements of size
  * bytes. The userdata owns the memory, so a Lua error raised while the
  * array is in use cannot leak it. */
 static void *reserve(lua_State *L, int idx, size_t *capacity, size_t size,

@@ -78,7 +78,7 @@ struct st_htmlselect {
   size_t pool_used;
 };
 
-/* What the next element child of a parent needs to know to be matched.
+/* The state that matching needs for the next element child of a parent.
  * Each field is a bit mask over the compounds of the selector: bit k of
  * an element's mask is set when compound k matches the element and the
  * compounds to the left of k match its context. */

@@ -636,7 +636,7 @@ TEST(kblib_memory_cap_raises) {
 }
 
 
-/* Returns the bytes the capped state holds after a full collection. */
+/* Returns the bytes the capped state uses after a full collection. */
 static size_t used_after_gc(lua_State *capped) {
   lua_gc(capped, LUA_GCCOLLECT);
   lua_gc(capped, LUA_GCCOLLECT);

@@ -1,5 +1,5 @@
 # An extractor that exceeds its time budget on flow after flow is
-# suspended, and the dashboard's system page and /api/system say so: a
+# suspended, and the dashboard's system page and /api/system report it: a
 # notice naming the extractor and its file, and "suspended": true, while an
 # extractor that works is not marked.
 BIN=${1:?usage: bash dashboard_suspended.sh STRATOSPHERE_BINARY}

@@ -144,7 +144,7 @@ printf '%s\n' "$out" | grep -q "^extractor google_search (.*): 5 flows matched, 
   { echo "FAIL: broken: the other extractor did not run: $out"; failures=1; }
 
 # SIGINT (Ctrl-C) stops the run after the flow in progress: status 130,
-# a message that says so, and the rows from the flows done are committed.
+# a message that reports it, and the rows from the flows done are committed.
 # The extractor spends about 2 ms per flow, so 20,000 flows outlast the
 # signal sent after 1 s.
 cat >"$tmp/slow.lua" <<'EOF'
@@ -175,7 +175,7 @@ kept=$(sqlite3 "$tmp/slow.kb.db" "SELECT count(*) FROM entities WHERE type = 'te
   { echo "FAIL: interrupted: kb.db fails its integrity check"; failures=1; }
 
 # An extractor that runs out of time on 5 flows in a row is suspended, and
-# the summary says so.
+# the summary reports it.
 cat >"$tmp/spin.lua" <<'EOF'
 local M = {}
 function M.extract(flow, kb)

@@ -60,7 +60,7 @@ out=$($CLIENT $PX upgrade "127.0.0.1:$PORT_plain")
 check_has "upgrade: early bytes relayed" "ECHO:EARLY" "$out"
 check_has "upgrade: later bytes relayed" "LATE" "$out"
 
-# A 206 answer is a byte range of the page, so the banner stays out.
+# A 206 response is a byte range of the page, so the banner stays out.
 printf 'HTTP/1.1 206 Partial Content\r\nContent-Type: text/html\r\nContent-Range: bytes 0-18/1000\r\nContent-Length: 19\r\n\r\n<html><body>partial' \
   >"$TMP/partial"
 check_eq "206: body unchanged" "<html><body>partial" "$(curl -s -m 5 \

@@ -1,8 +1,9 @@
-# End-to-end: how the proxy treats the names a request carries. A TLS
-# server name that is not a valid host name falls back to the CONNECT
-# host; two Host fields or an invalid one get 400; an absolute-form
-# target sets the Host sent upstream; inside an intercepted tunnel a Host
-# that names another host than the TLS name gets 421.
+# End-to-end: how the proxy treats the names a request carries.
+# - A TLS server name that is not a valid host name falls back to the
+#   CONNECT host.
+# - Two Host fields, or an invalid one, get 400.
+# - An absolute-form target sets the Host sent upstream.
+# - Inside an intercepted tunnel, a Host other than the TLS name gets 421.
 BIN=${1:?usage: bash proxy_host_names.sh STRATOSPHERE_BINARY}
 . "${ST_SOURCE_DIR:-.}/tests/fixtures/proxy_env.sh"
 

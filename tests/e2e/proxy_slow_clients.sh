@@ -76,7 +76,8 @@ out=$(upload 1 1 4 1 2>&1)
 check_has "stalled body: 408" "HTTP/1.1 408 Request Timeout" "$out"
 
 # A client that waits for 100 Continue sends nothing while the origin
-# takes longer than idle_timeout to answer; that is not a stalled body.
+# takes longer than idle_timeout to respond, and that is not a stalled
+# body.
 start_proxy w "proxy = { idle_timeout = 1, upstream_timeout = 4 },"
 out=$(python3 - "$PROXY_w" "$PORT_plain" <<'PY'
 import socket, sys

@@ -1,6 +1,7 @@
 # One recorder per data folder. A second `stratosphere proxy` or `run` on
-# a folder that a running recorder has locked exits with status 1 and names the
-# holder's pid before it opens any database; the first keeps recording.
+# a folder that a running recorder has locked exits with status 1. It
+# names the holder's pid before it opens any database, and the first
+# recorder keeps recording.
 # The lock goes with the process, so a recorder killed with SIGKILL does
 # not block the next start.
 BIN=${1:?usage: bash run_single_recorder.sh STRATOSPHERE_BINARY}
